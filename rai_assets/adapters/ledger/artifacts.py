@@ -1,0 +1,118 @@
+"""Ledger access: dataset snapshots, evaluations, signed bias audits and drift reports, forecasts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from rai_assets.adapters.ledger.resource import Conn
+from rai_assets.domain.canonical import canonical_json, sha256_hex
+from rai_assets.domain.signing_envelope import SignedDocument
+
+
+def record_snapshot(conn: Conn, *, tenant: str, season: str, merkle_root: str, object_key: str, row_count: int,
+                    source_seasons: Sequence[str], validation_passed: bool, validation_summary: dict[str, Any],
+                    run_id: str) -> bool:
+    """Record a dataset snapshot (write-once: a repeat of the same root is a no-op). True if new."""
+    cur = conn.execute(
+        "INSERT INTO dataset_snapshots (tenant_id, season_id, merkle_root, object_key, row_count, source_seasons,"
+        " validation_passed, validation_summary, dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (tenant_id, season_id, merkle_root) DO NOTHING",
+        (tenant, season, merkle_root, object_key, row_count, list(source_seasons), validation_passed,
+         Jsonb(validation_summary), run_id),
+    )
+    return cur.rowcount == 1
+
+
+def latest_snapshot(conn: Conn, tenant: str, season: str) -> dict[str, Any] | None:
+    """The most recent snapshot row of (tenant, season), or None."""
+    return conn.execute(
+        "SELECT merkle_root, object_key, row_count, source_seasons, validation_passed FROM dataset_snapshots"
+        " WHERE tenant_id = %s AND season_id = %s ORDER BY created_at DESC LIMIT 1",
+        (tenant, season),
+    ).fetchone()
+
+
+def get_snapshot(conn: Conn, tenant: str, season: str, merkle_root: str) -> dict[str, Any] | None:
+    """One snapshot row by its root."""
+    return conn.execute(
+        "SELECT merkle_root, object_key, row_count, source_seasons, validation_passed FROM dataset_snapshots"
+        " WHERE tenant_id = %s AND season_id = %s AND merkle_root = %s",
+        (tenant, season, merkle_root),
+    ).fetchone()
+
+
+def record_evaluation(conn: Conn, *, tenant: str, season: str, model_id: int, champion_model_id: int | None,
+                      body: dict[str, Any], run_id: str) -> str:
+    """Record a model evaluation; returns the SHA-256 of its canonical JSON."""
+    digest = sha256_hex(canonical_json(body))
+    conn.execute(
+        "INSERT INTO model_evaluations (tenant_id, season_id, model_id, champion_model_id, body, body_sha256,"
+        " dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (tenant, season, model_id, champion_model_id, Jsonb(body), digest, run_id),
+    )
+    return digest
+
+
+def latest_evaluation(conn: Conn, tenant: str, season: str, model_id: int) -> dict[str, Any] | None:
+    """The most recent evaluation body of ``model_id`` on (tenant, season)."""
+    row = conn.execute(
+        "SELECT body FROM model_evaluations WHERE tenant_id = %s AND season_id = %s AND model_id = %s"
+        " ORDER BY created_at DESC LIMIT 1",
+        (tenant, season, model_id),
+    ).fetchone()
+    return row["body"] if row else None
+
+
+def record_bias_audit(conn: Conn, *, tenant: str, season: str, model_id: int, doc: SignedDocument,
+                      object_key: str, passed: bool, run_id: str) -> None:
+    """Record a signed bias audit (idempotent on its digest)."""
+    conn.execute(
+        "INSERT INTO bias_audits (tenant_id, season_id, model_id, body_sha256, signature, signer_public_key,"
+        " object_key, passed, body, dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (tenant, season, model_id, doc.body_sha256, doc.signature, doc.signer_public_key, object_key, passed,
+         Jsonb(doc.body), run_id),
+    )
+
+
+def record_drift_report(conn: Conn, *, tenant: str, season: str, reference_model_id: int | None,
+                        doc: SignedDocument, object_key: str, verdict: str, max_psi: float | None,
+                        run_id: str) -> None:
+    """Record a signed drift report (idempotent on its digest)."""
+    conn.execute(
+        "INSERT INTO drift_reports (tenant_id, season_id, reference_model_id, body_sha256, signature,"
+        " signer_public_key, object_key, verdict, max_psi, body, dagster_run_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (tenant, season, reference_model_id, doc.body_sha256, doc.signature, doc.signer_public_key, object_key,
+         verdict, max_psi, Jsonb(doc.body), run_id),
+    )
+
+
+def latest_signed(conn: Conn, table: str, tenant: str, season: str) -> dict[str, Any] | None:
+    """Latest row of ``bias_audits`` or ``drift_reports`` for (tenant, season)."""
+    if table not in ("bias_audits", "drift_reports"):
+        raise ValueError(f"not a signed-report table: {table}")
+    return conn.execute(
+        f"SELECT * FROM {table} WHERE tenant_id = %s AND season_id = %s ORDER BY created_at DESC LIMIT 1",
+        (tenant, season),
+    ).fetchone()
+
+
+def replace_forecasts(conn: Conn, *, tenant: str, season: str, model_id: int, role: str,
+                      predictions: dict[str, float], run_id: str) -> int:
+    """Store per-field forecasts of ``model_id`` for (tenant, season); returns rows written."""
+    conn.execute(
+        "DELETE FROM yield_forecasts WHERE tenant_id = %s AND season_id = %s AND model_id = %s AND role = %s",
+        (tenant, season, model_id, role),
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO yield_forecasts (tenant_id, season_id, field_id, model_id, role, predicted_yield_kg_ha,"
+            " dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [(tenant, season, f, model_id, role, float(v), run_id) for f, v in predictions.items()],
+        )
+    return len(predictions)
+

@@ -1,0 +1,71 @@
+"""The embedded Postgres (pgserver, with pgvector) behind the local default ledger.
+
+pgserver runs Postgres over a Unix socket in a data directory. One process owns the server:
+:func:`start_embedded_postgres` starts it (or finds it running) and :func:`stop_embedded_postgres`
+stops it by the postmaster's PID. Everything else connects by URL (``RAI_LEDGER_URL``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+import pgserver
+
+log = logging.getLogger(__name__)
+
+LEDGER_DATABASE = "rai_ledger"
+
+
+def embedded_data_dir(state_dir: str | Path) -> Path:
+    """Data directory of the embedded server under the local state directory."""
+    return Path(state_dir).resolve() / "ledger-pg"
+
+
+def start_embedded_postgres(state_dir: str | Path) -> tuple[str, int]:
+    """Start (or attach to) the embedded server and make sure the ledger database exists.
+
+    The server is left running when this process exits (pgserver ``cleanup_mode=None``); stop it
+    with :func:`stop_embedded_postgres`.
+
+    Returns:
+        ``(url, pid)``: a libpq URL of the ledger database (Unix socket) and the postmaster PID.
+    """
+    data_dir = embedded_data_dir(state_dir)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{LEDGER_DATABASE}';")
+    if "(1 row)" not in exists:
+        server.psql(f"CREATE DATABASE {LEDGER_DATABASE};")
+    pid = server.get_pid()
+    if pid is None:
+        raise RuntimeError(f"embedded Postgres in {data_dir} did not report a PID")
+    return server.get_uri(LEDGER_DATABASE), pid
+
+
+def stop_embedded_postgres(state_dir: str | Path, timeout_s: float = 30.0) -> int | None:
+    """Stop the embedded server of ``state_dir`` by its postmaster PID (SIGINT: fast shutdown).
+
+    Returns:
+        The PID that was stopped, or None when no server was running.
+    """
+    pid_file = embedded_data_dir(state_dir) / "postmaster.pid"
+    if not pid_file.is_file():
+        return None
+    pid = int(pid_file.read_text().splitlines()[0])
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        return None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        time.sleep(0.1)
+    log.warning("embedded Postgres PID %s did not stop within %.0f s", pid, timeout_s)
+    return pid

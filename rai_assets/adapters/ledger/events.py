@@ -1,0 +1,99 @@
+"""Ledger access: learning events and dead letters (ING-2, ING-4)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rai_assets.adapters.ledger.resource import Conn
+from rai_assets.domain.canonical import sha256_hex
+from rai_assets.domain.ingestion import AcceptedEvent, DeadLetter
+
+
+def lock_partition(conn: Conn, tenant: str, season: str) -> None:
+    """Serialise ingestion of one tenant-season for the rest of the transaction (advisory lock)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ingest|{tenant}|{season}",))
+
+
+def stored_digests(conn: Conn, tenant: str, season: str) -> dict[str, str]:
+    """field id → payload SHA-256 of the events already stored for (tenant, season)."""
+    rows = conn.execute(
+        "SELECT field_id, payload_sha256 FROM learning_events WHERE tenant_id = %s AND season_id = %s",
+        (tenant, season),
+    )
+    return {r["field_id"]: r["payload_sha256"] for r in rows.fetchall()}
+
+
+def insert_events(conn: Conn, tenant: str, season: str, events: Sequence[AcceptedEvent], run_id: str) -> int:
+    """Bulk-insert new events with COPY; returns the number written."""
+    if not events:
+        return 0
+    with conn.cursor().copy(
+        "COPY learning_events (tenant_id, season_id, field_id, payload, payload_sha256, source_file, line_no,"
+        " dagster_run_id) FROM STDIN"
+    ) as copy:
+        for e in events:
+            copy.write_row(
+                (tenant, season, e.field_id, json.dumps(e.payload), e.payload_sha256, e.source, e.line_no, run_id)
+            )
+    return len(events)
+
+
+def insert_dead_letters(conn: Conn, tenant: str, season: str, letters: Iterable[DeadLetter], run_id: str) -> int:
+    """Record dead letters (idempotent per source, line, payload and reason); returns rows newly added."""
+    rows = [
+        (tenant, season, d.source, d.line_no, d.reason, d.raw, sha256_hex(d.raw.encode("utf-8")), run_id)
+        for d in letters
+    ]
+    if not rows:
+        return 0
+    before = count_dead_letters(conn, tenant, season)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO dead_letters (tenant_id, season_id, source_file, line_no, reason, raw_payload, raw_sha256,"
+            " dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            rows,
+        )
+    return count_dead_letters(conn, tenant, season) - before
+
+
+def count_dead_letters(conn: Conn, tenant: str, season: str | None = None) -> int:
+    """Number of dead letters of a tenant (optionally of one season)."""
+    if season is None:
+        row = conn.execute("SELECT count(*) AS n FROM dead_letters WHERE tenant_id = %s", (tenant,)).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM dead_letters WHERE tenant_id = %s AND season_id = %s", (tenant, season)
+        ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def dead_letters(conn: Conn, tenant: str, season: str | None = None) -> list[dict[str, Any]]:
+    """Dead letters of a tenant (optionally one season), oldest first."""
+    sql = "SELECT season_id, source_file, line_no, reason, raw_payload FROM dead_letters WHERE tenant_id = %s"
+    params: tuple[str, ...] = (tenant,)
+    if season is not None:
+        sql += " AND season_id = %s"
+        params = (tenant, season)
+    return list(conn.execute(sql + " ORDER BY dead_letter_id", params).fetchall())
+
+
+def load_events(conn: Conn, tenant: str, seasons: Sequence[str]) -> list[dict[str, Any]]:
+    """Payloads of the tenant's events in ``seasons``, ordered by season (time) then field id."""
+    if not seasons:
+        return []
+    rows = conn.execute(
+        "SELECT e.payload FROM learning_events e JOIN seasons s USING (season_id)"
+        " WHERE e.tenant_id = %s AND e.season_id = ANY(%s) ORDER BY s.ordinal, e.field_id",
+        (tenant, list(seasons)),
+    )
+    return [r["payload"] for r in rows.fetchall()]
+
+
+def count_events(conn: Conn, tenant: str, season: str) -> int:
+    """Number of stored events of one tenant-season."""
+    row = conn.execute(
+        "SELECT count(*) AS n FROM learning_events WHERE tenant_id = %s AND season_id = %s", (tenant, season)
+    ).fetchone()
+    return int(row["n"]) if row else 0

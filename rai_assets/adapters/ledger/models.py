@@ -1,0 +1,182 @@
+"""Ledger access: model versions and their lifecycle state (REG-1, REG-3, REG-4).
+
+The ledger is the source of truth for lifecycle state; MLflow's ``champion`` alias follows it.
+Every transition states the ``state_version`` it read (optimistic locking) and is appended to
+``model_state_history``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rai_assets.adapters.ledger.resource import Conn
+from rai_assets.domain.lifecycle import ModelState, check_transition
+
+
+class ConcurrentTransitionError(RuntimeError):
+    """Another transaction changed the model version since it was read (REG-4)."""
+
+
+class ChampionExistsError(RuntimeError):
+    """A bootstrap promotion was attempted while the tenant already has a champion."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One row of ``model_versions``."""
+
+    model_id: int
+    tenant_id: str
+    season_id: str
+    snapshot_root: str
+    code_version: str
+    spec_sha256: str
+    state: ModelState
+    state_version: int
+    mlflow_model_name: str | None
+    mlflow_version: int | None
+    mlflow_run_id: str | None
+    device: str
+    validation_mae: float | None
+
+
+_COLUMNS = (
+    "model_id, tenant_id, season_id, snapshot_root, code_version, spec_sha256, state, state_version,"
+    " mlflow_model_name, mlflow_version, mlflow_run_id, device, validation_mae"
+)
+
+
+def _row(row: dict | None) -> ModelVersion | None:
+    if row is None:
+        return None
+    return ModelVersion(**{**row, "state": ModelState(row["state"])})
+
+
+def find_model(conn: Conn, tenant: str, season: str, snapshot_root: str, code_version: str, spec_sha256: str
+               ) -> ModelVersion | None:
+    """The live (not FAILED) model version trained from exactly these inputs and code, if any."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM model_versions WHERE tenant_id = %s AND season_id = %s AND snapshot_root = %s"
+        " AND code_version = %s AND spec_sha256 = %s AND state <> 'FAILED'",
+        (tenant, season, snapshot_root, code_version, spec_sha256),
+    ).fetchone()
+    return _row(row)
+
+
+def get_model(conn: Conn, model_id: int) -> ModelVersion:
+    """The model version ``model_id``.
+
+    Raises:
+        LookupError: no such model version.
+    """
+    row = _row(conn.execute(f"SELECT {_COLUMNS} FROM model_versions WHERE model_id = %s", (model_id,)).fetchone())
+    if row is None:
+        raise LookupError(f"model version {model_id} not found in the ledger")
+    return row
+
+
+def latest_model_for_partition(conn: Conn, tenant: str, season: str) -> ModelVersion | None:
+    """The most recently created non-FAILED model version trained for (tenant, season)."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM model_versions WHERE tenant_id = %s AND season_id = %s AND state <> 'FAILED'"
+        " ORDER BY model_id DESC LIMIT 1",
+        (tenant, season),
+    ).fetchone()
+    return _row(row)
+
+
+def get_champion(conn: Conn, tenant: str) -> ModelVersion | None:
+    """The tenant's current champion, if any."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM model_versions WHERE tenant_id = %s AND state = 'CHAMPION'", (tenant,)
+    ).fetchone()
+    return _row(row)
+
+
+def create_draft(conn: Conn, tenant: str, season: str, snapshot_root: str, code_version: str, spec_sha256: str,
+                 device: str, run_id: str) -> ModelVersion:
+    """Insert a DRAFT model version for the given inputs."""
+    row = conn.execute(
+        "INSERT INTO model_versions (tenant_id, season_id, snapshot_root, code_version, spec_sha256, device,"
+        f" dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+        (tenant, season, snapshot_root, code_version, spec_sha256, device, run_id),
+    ).fetchone()
+    model = _row(row)
+    assert model is not None
+    conn.execute(
+        "INSERT INTO model_state_history (model_id, tenant_id, from_state, to_state, reason, actor, dagster_run_id)"
+        " VALUES (%s, %s, NULL, 'DRAFT', 'created', 'rai-assets', %s)",
+        (model.model_id, tenant, run_id),
+    )
+    return model
+
+
+def transition(conn: Conn, model: ModelVersion, target: ModelState, *, reason: str, actor: str = "rai-assets",
+               run_id: str = "", **fields: object) -> ModelVersion:
+    """Move ``model`` to ``target``, checking the FSM and the version it was read at.
+
+    ``fields`` sets other columns in the same UPDATE (e.g. ``mlflow_version``, ``validation_mae``).
+
+    Raises:
+        IllegalTransitionError: the FSM forbids ``model.state → target``.
+        ConcurrentTransitionError: the row changed since ``model`` was read.
+    """
+    check_transition(model.state, target)
+    allowed = {"mlflow_model_name", "mlflow_version", "mlflow_run_id", "validation_mae", "failure_reason",
+               "training_seconds", "device"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"cannot set columns {sorted(unknown)} in a transition")
+    sets = "".join(f", {name} = %s" for name in fields)
+    row = conn.execute(
+        f"UPDATE model_versions SET state = %s, state_version = state_version + 1, updated_at = now(){sets}"
+        f" WHERE model_id = %s AND state_version = %s RETURNING {_COLUMNS}",
+        (target.value, *fields.values(), model.model_id, model.state_version),
+    ).fetchone()
+    if row is None:
+        raise ConcurrentTransitionError(
+            f"model version {model.model_id} changed since it was read at state_version {model.state_version}; "
+            "re-read it and retry the transition"
+        )
+    conn.execute(
+        "INSERT INTO model_state_history (model_id, tenant_id, from_state, to_state, reason, actor, dagster_run_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (model.model_id, model.tenant_id, model.state.value, target.value, reason, actor, run_id),
+    )
+    new = _row(row)
+    assert new is not None
+    return new
+
+
+def promote_bootstrap_champion(conn: Conn, model: ModelVersion, *, reason: str, run_id: str = "") -> ModelVersion:
+    """VALIDATED → CHAMPION for a tenant's first champion (nothing to compare against).
+
+    Raises:
+        ChampionExistsError: the tenant already has a champion.
+        IllegalTransitionError / ConcurrentTransitionError: as :func:`transition`.
+    """
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"champion|{model.tenant_id}",))
+    current = get_champion(conn, model.tenant_id)
+    if current is not None:
+        raise ChampionExistsError(
+            f"tenant {model.tenant_id!r} already has champion model {current.model_id}; "
+            "bootstrap promotion only applies to a tenant's first champion"
+        )
+    return transition(conn, model, ModelState.CHAMPION, reason=f"bootstrap promotion: {reason}", run_id=run_id)
+
+
+def state_history(conn: Conn, model_id: int) -> list[tuple[str | None, str, str]]:
+    """(from, to, reason) of every transition of ``model_id``, oldest first."""
+    rows = conn.execute(
+        "SELECT from_state, to_state, reason FROM model_state_history WHERE model_id = %s ORDER BY history_id",
+        (model_id,),
+    ).fetchall()
+    return [(r["from_state"], r["to_state"], r["reason"]) for r in rows]
+
+
+def record_validation_mae(conn: Conn, model_id: int, mae: float) -> None:
+    """Set the held-out MAE (kg/ha) a model was validated with; set once, never changed."""
+    conn.execute(
+        "UPDATE model_versions SET validation_mae = %s WHERE model_id = %s AND validation_mae IS NULL",
+        (mae, model_id),
+    )

@@ -1,0 +1,54 @@
+"""Helpers shared by the asset functions: the partition's tenant context and the model spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from dagster import AssetExecutionContext
+
+from rai_assets.adapters.ledger.resource import LedgerResource
+from rai_assets.adapters.ledger.tenants import get_tenant
+from rai_assets.assets.partitions import partition_ids
+from rai_assets.domain.model_spec import ModelSpec, load_model_spec
+from rai_assets.resource_files import resources_dir
+
+ASSET_GROUP = "tenant_season"
+
+
+@dataclass(frozen=True)
+class PartitionContext:
+    """The tenant, season, Dagster run id and model spec of the partition being materialized."""
+
+    tenant: str
+    season: str
+    run_id: str
+    spec: ModelSpec
+
+
+@cache
+def spec_by_id(spec_id: str) -> ModelSpec:
+    """The model spec ``resources/model_specs/<spec_id>.json`` (cached per process)."""
+    return load_model_spec(resources_dir() / "model_specs", spec_id)
+
+
+def partition_context(context: AssetExecutionContext, ledger: LedgerResource) -> PartitionContext:
+    """Resolve and validate the partition, and load its tenant's model spec.
+
+    Raises:
+        InvalidIdentifierError: the partition key holds an invalid id.
+        UnknownTenantError: the tenant is not registered in the ledger.
+        ModelSpecError: the tenant's spec file is missing or invalid.
+    """
+    tenant, season = partition_ids(context)
+    with ledger.connect(tenant) as conn:
+        registered = get_tenant(conn, tenant)
+    return PartitionContext(tenant=tenant, season=season, run_id=context.run_id,
+                            spec=spec_by_id(registered.model_spec))
+
+
+def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
+    """A Markdown table for Dagster metadata (``MetadataValue.md``)."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""Asset: the validated, signature-checked, de-duplicated learning events of a tenant-season."""
+
+
+import json
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from rai_assets.adapters.ledger import events as event_store
+from rai_assets.adapters.ledger.resource import LedgerResource
+from rai_assets.adapters.ledger.tenants import UnknownTenantError, get_tenant
+from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
+from rai_assets.assets.common import ASSET_GROUP, markdown_table
+from rai_assets.assets.partitions import partition_ids, tenant_season_partitions
+from rai_assets.domain.contract import reader_for_major
+from rai_assets.domain.ingestion import (
+    DATA_SUFFIX,
+    MANIFEST_SUFFIX,
+    BatchOutcome,
+    DeadLetter,
+    deduplicate,
+    process_batch,
+)
+from rai_assets.resource_files import resources_dir
+
+CONTRACT = "learning-event"
+CONTRACT_MAJOR = 1
+
+
+def landing_prefix(tenant: str, season: str) -> str:
+    """Object-store prefix where a tenant uploads the batches of one season."""
+    return tenant_key(tenant, "landing", season) + "/"
+
+
+@asset(
+    partitions_def=tenant_season_partitions,
+    group_name=ASSET_GROUP,
+    kinds={"postgres"},
+    description="Learning events of one tenant-season: contract-checked (ING-1), Ed25519-verified (ING-3), "
+    "de-duplicated on (tenant, season, field) (ING-2); rejects go to the dead-letter table (ING-4).",
+)
+def learning_events(
+    context: AssetExecutionContext, ledger: LedgerResource, object_store: ObjectStoreResource
+) -> MaterializeResult:
+    """Ingest every landing batch of the partition into the ledger."""
+    tenant, season = partition_ids(context)
+    contract = reader_for_major(resources_dir() / "contracts", CONTRACT, CONTRACT_MAJOR)
+    prefix = landing_prefix(tenant, season)
+    keys = object_store.list_keys(prefix)
+    data_keys = [k for k in keys if k.endswith(DATA_SUFFIX)]
+    manifests = {k for k in keys if k.endswith(MANIFEST_SUFFIX)}
+    outcome = BatchOutcome()
+    for key in keys:
+        if key not in manifests and key not in data_keys:
+            outcome.dead_letters.append(DeadLetter(key, None, "unexpected file in the landing zone", ""))
+    for manifest in sorted(manifests):
+        if manifest[: -len(MANIFEST_SUFFIX)] + DATA_SUFFIX not in data_keys:
+            outcome.dead_letters.append(DeadLetter(manifest, None, "manifest without its data file",
+                                                   object_store.get_bytes(manifest).decode("utf-8", "replace")))
+
+    with ledger.connect(tenant) as conn:
+        try:
+            public_key: str | None = get_tenant(conn, tenant).public_key
+        except UnknownTenantError:
+            public_key = None
+        for data_key in data_keys:
+            manifest_key = data_key[: -len(DATA_SUFFIX)] + MANIFEST_SUFFIX
+            batch = process_batch(
+                tenant=tenant,
+                season=season,
+                data_source=data_key,
+                data=object_store.get_bytes(data_key),
+                manifest_bytes=object_store.get_bytes(manifest_key) if manifest_key in manifests else None,
+                public_key_b64=public_key,
+                contract=contract,
+            )
+            outcome.events.extend(batch.events)
+            outcome.dead_letters.extend(batch.dead_letters)
+
+        event_store.lock_partition(conn, tenant, season)
+        dedup = deduplicate(outcome.events, event_store.stored_digests(conn, tenant, season))
+        conflicts = [
+            DeadLetter(e.source, e.line_no,
+                       f"conflicting duplicate of ({tenant}, {season}, {e.field_id}): payload sha256 "
+                       f"{e.payload_sha256[:12]}… differs from the stored {stored[:12]}…",
+                       json.dumps(e.payload, sort_keys=True))
+            for e, stored in dedup.conflicts
+        ]
+        written = event_store.insert_events(conn, tenant, season, dedup.new, context.run_id)
+        new_dead = event_store.insert_dead_letters(conn, tenant, season, [*outcome.dead_letters, *conflicts],
+                                                   context.run_id)
+        total = event_store.count_events(conn, tenant, season)
+        dead_total = event_store.count_dead_letters(conn, tenant, season)
+
+    if public_key is None:
+        context.log.error(f"tenant {tenant!r} is not registered: all {len(outcome.dead_letters)} lines dead-lettered")
+    reasons: dict[str, int] = {}
+    for d in [*outcome.dead_letters, *conflicts]:
+        reasons[d.reason.split(":")[0]] = reasons.get(d.reason.split(":")[0], 0) + 1
+    return MaterializeResult(
+        metadata={
+            "accepted": written,
+            "duplicate": len(dedup.duplicates),
+            "conflicting": len(conflicts),
+            "rejected": len(outcome.dead_letters),
+            "dead_letters_new": new_dead,
+            "dead_letters_total": dead_total,
+            "events_stored": total,
+            "landing_files": len(keys),
+            "landing_prefix": MetadataValue.path(object_store.uri(prefix.rstrip("/"))),
+            "rejection_reasons": MetadataValue.md(
+                markdown_table(["reason", "lines"], [[r, n] for r, n in sorted(reasons.items())]) if reasons else "none"
+            ),
+        }
+    )
+

@@ -1,0 +1,142 @@
+"""Asset: the candidate judged on the partition's season (never seen in training) against the
+current champion, a naive baseline and the classic Cobb-Douglas production function."""
+
+
+from typing import Any
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from rai_assets.adapters.ledger import artifacts
+from rai_assets.adapters.ledger import models as model_store
+from rai_assets.adapters.ledger.resource import LedgerResource
+from rai_assets.adapters.object_store import ObjectStoreResource
+from rai_assets.adapters.registry import MlflowRegistryResource
+from rai_assets.assets.common import ASSET_GROUP, partition_context
+from rai_assets.assets.learning_events import learning_events
+from rai_assets.assets.model_io import model_predictions, season_frame, snapshot_frame, trained_on
+from rai_assets.assets.partitions import tenant_season_partitions
+from rai_assets.assets.trained_model import trained_model
+from rai_assets.domain.evaluation import (
+    compare_models,
+    fit_cobb_douglas,
+    naive_baseline_predictions,
+    regression_metrics,
+)
+from rai_assets.domain.features import target_vector
+from rai_assets.domain.lifecycle import ModelState
+
+
+@asset(
+    partitions_def=tenant_season_partitions,
+    group_name=ASSET_GROUP,
+    kinds={"mlflow"},
+    deps=[trained_model, learning_events],
+    description="MAE / RMSE / R² (kg/ha) of the candidate on the partition's season, which it never saw, next to "
+    "the champion, the naive baseline (mean yield of earlier seasons) and a Cobb-Douglas OLS. A tenant's first "
+    "validated model that beats the naive baseline becomes its champion (bootstrap promotion).",
+)
+def model_evaluation(
+    context: AssetExecutionContext,
+    ledger: LedgerResource,
+    object_store: ObjectStoreResource,
+    mlflow_registry: MlflowRegistryResource,
+) -> MaterializeResult:
+    """Evaluate the partition's candidate; bootstrap-promote it when the tenant has no champion."""
+    part = partition_context(context, ledger)
+    spec = part.spec
+    with ledger.connect(part.tenant) as conn:
+        candidate = model_store.latest_model_for_partition(conn, part.tenant, part.season)
+        champion = model_store.get_champion(conn, part.tenant)
+    if candidate is None or candidate.mlflow_version is None:
+        raise ValueError(f"no trained candidate for {part.tenant}/{part.season}; materialize trained_model first")
+    holdout = season_frame(ledger, part.tenant, part.season, spec)
+    if holdout.empty:
+        raise ValueError(f"no learning events for {part.tenant}/{part.season} to evaluate on")
+    actual = target_vector(holdout, spec)
+    history = snapshot_frame(ledger, object_store, part.tenant, part.season, candidate.snapshot_root)
+
+    cand = regression_metrics(actual, model_predictions(mlflow_registry, candidate, holdout, spec))
+    naive = regression_metrics(actual, naive_baseline_predictions(target_vector(history, spec), len(holdout)))
+    champ_metrics, champion_note = None, "no champion yet"
+    if champion is not None and champion.model_id == candidate.model_id:
+        champion_note = "the candidate is the champion"
+    elif champion is not None and trained_on(ledger, champion, part.season):
+        champion_note = f"champion (model {champion.model_id}) was trained on {part.season}: not compared"
+    elif champion is not None:
+        champ_metrics = regression_metrics(actual, model_predictions(mlflow_registry, champion, holdout, spec))
+        champion_note = f"model {champion.model_id} (MLflow v{champion.mlflow_version})"
+    cd_metrics, cd_note = None, None
+    try:
+        cd = fit_cobb_douglas(history, spec.classic_model.output, spec.classic_model.inputs,
+                              spec.classic_model.log_offset)
+        cd_yield = cd.predict_output(holdout) / holdout[spec.target_denominator].to_numpy(dtype="float64")
+        cd_metrics = regression_metrics(actual, cd_yield)
+    except ValueError as exc:
+        cd_note = f"Cobb-Douglas not fitted: {exc}"
+    comparison = compare_models(cand, naive, champion=champ_metrics, cobb_douglas=cd_metrics,
+                                cobb_douglas_note=cd_note)
+
+    body: dict[str, Any] = {
+        "tenant": part.tenant, "season": part.season, "model_id": candidate.model_id,
+        "mlflow_version": candidate.mlflow_version, "snapshot_root": candidate.snapshot_root,
+        "champion_model_id": champion.model_id if champ_metrics is not None and champion else None,
+        "champion_note": champion_note, "comparison": comparison.to_dict(),
+    }
+    promotion = "none"
+    with ledger.connect(part.tenant) as conn:
+        if artifacts.latest_evaluation(conn, part.tenant, part.season, candidate.model_id) != body:
+            mlflow_registry.log_evaluation(
+                tenant=part.tenant, season=part.season, run_name=f"evaluate {part.tenant} {part.season}",
+                metrics=_flat_metrics(comparison.to_dict()),
+                tags={"tenant": part.tenant, "season": part.season, "kind": "evaluation",
+                      "candidate_version": str(candidate.mlflow_version), "dagster_run_id": part.run_id,
+                      "snapshot_root": candidate.snapshot_root},
+                artifacts={"comparison.md": comparison.markdown_table()},
+            )
+        artifacts.record_evaluation(conn, tenant=part.tenant, season=part.season, model_id=candidate.model_id,
+                                    champion_model_id=body["champion_model_id"], body=body, run_id=part.run_id)
+        model_store.record_validation_mae(conn, candidate.model_id, cand.mae)
+        if champion is None and candidate.state is ModelState.VALIDATED and comparison.beats_naive:
+            promoted = model_store.promote_bootstrap_champion(
+                conn, candidate, run_id=part.run_id,
+                reason=f"first validated model; held-out MAE {cand.mae:.1f} < naive {naive.mae:.1f} kg/ha",
+            )
+            promotion = "bootstrap champion (nothing to compare against)"
+            champion = promoted
+        elif champion is None:
+            promotion = "not promoted: does not beat the naive baseline" if not comparison.beats_naive else "none"
+        elif champion.model_id != candidate.model_id:
+            promotion = "stays VALIDATED: the gated shadow → canary path decides later promotions"
+        else:
+            promotion = "already champion"
+    if champion is not None and champion.mlflow_version is not None \
+            and mlflow_registry.champion_version(part.tenant) != champion.mlflow_version:
+        mlflow_registry.set_champion_alias(part.tenant, champion.mlflow_version)  # MLflow follows the ledger
+
+    return MaterializeResult(
+        metadata={
+            "candidate_mae_kg_ha": cand.mae,
+            "naive_mae_kg_ha": naive.mae,
+            "champion_mae_kg_ha": champ_metrics.mae if champ_metrics else MetadataValue.null(),
+            "cobb_douglas_mae_kg_ha": cd_metrics.mae if cd_metrics else MetadataValue.null(),
+            "beats_naive": comparison.beats_naive,
+            "beats_champion": MetadataValue.null() if comparison.beats_champion is None
+            else comparison.beats_champion,
+            "holdout_rows": len(holdout),
+            "promotion": promotion,
+            "comparison": MetadataValue.md(comparison.markdown_table()),
+            "candidate_model_version": MetadataValue.url(
+                mlflow_registry.model_version_url(part.tenant, candidate.mlflow_version)),
+        }
+    )
+
+
+def _flat_metrics(comparison: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for role in ("candidate", "champion", "naive", "cobb_douglas"):
+        metrics = comparison.get(role)
+        if isinstance(metrics, dict):
+            for name, value in metrics.items():
+                if isinstance(value, int | float) and name != "n":
+                    out[f"{role}_{name}"] = float(value)
+    return out

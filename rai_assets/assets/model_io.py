@@ -1,0 +1,63 @@
+"""Reading the inputs models need: stored snapshots, a season's events, registered models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rai_assets.adapters.ledger import artifacts
+from rai_assets.adapters.ledger import events as event_store
+from rai_assets.adapters.ledger.models import ModelVersion
+from rai_assets.adapters.ledger.resource import LedgerResource
+from rai_assets.adapters.ledger.tenants import season_order
+from rai_assets.adapters.object_store import ObjectStoreResource
+from rai_assets.adapters.registry import MlflowRegistryResource
+from rai_assets.domain.features import events_frame, feature_matrix
+from rai_assets.domain.model_spec import ModelSpec
+from rai_assets.domain.snapshot import snapshot_from_parquet
+from rai_assets.domain.training import predict
+
+
+def snapshot_frame(ledger: LedgerResource, store: ObjectStoreResource, tenant: str, season: str,
+                   merkle_root: str) -> pd.DataFrame:
+    """The stored snapshot ``merkle_root`` of (tenant, season) as a frame.
+
+    Raises:
+        LookupError: the ledger has no such snapshot.
+    """
+    with ledger.connect(tenant) as conn:
+        row = artifacts.get_snapshot(conn, tenant, season, merkle_root)
+    if row is None:
+        raise LookupError(f"snapshot {merkle_root} of {tenant}/{season} is not recorded in the ledger")
+    return snapshot_from_parquet(store.get_bytes(row["object_key"]))
+
+
+def season_frame(ledger: LedgerResource, tenant: str, season: str, spec: ModelSpec) -> pd.DataFrame:
+    """The tenant's stored events of one season as a frame (with the target column)."""
+    with ledger.connect(tenant) as conn:
+        payloads = event_store.load_events(conn, tenant, [season])
+    return events_frame(payloads, spec)
+
+
+def trained_on(ledger: LedgerResource, model: ModelVersion, season: str) -> bool:
+    """Whether ``model`` was trained on data of ``season`` (its snapshot holds seasons before its own).
+
+    A model of partition season ``m`` saw seasons strictly before ``m``; it saw ``season`` iff
+    ``season`` comes before ``m`` in the calendar.
+    """
+    with ledger.connect(model.tenant_id) as conn:
+        order = season_order(conn)
+    return order.index(season) < order.index(model.season_id)
+
+
+def model_predictions(registry: MlflowRegistryResource, model: ModelVersion, frame: pd.DataFrame,
+                      spec: ModelSpec) -> np.ndarray:
+    """Predictions ``(len(frame),)`` in kg/ha of a registered model version.
+
+    Raises:
+        ValueError: the model version has no MLflow version yet.
+    """
+    if model.mlflow_version is None:
+        raise ValueError(f"model version {model.model_id} is not registered in MLflow")
+    loaded = registry.load_model(model.tenant_id, model.mlflow_version)
+    return predict(loaded, feature_matrix(frame, spec))

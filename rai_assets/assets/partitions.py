@@ -1,0 +1,68 @@
+"""Tenant × season partitions: both dimensions dynamic, so tenants and seasons are added at run time.
+
+Partition semantics (see README): partition ``(tenant, season)`` is *the season being forecast*.
+Its dataset snapshot holds the tenant's events of all earlier seasons; the model trained on it
+serves that season and is judged on that season's events, which it never saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dagster import (
+    AssetExecutionContext,
+    DagsterInstance,
+    DynamicPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+)
+
+from rai_assets.domain.ids import SeasonId, TenantId, season_id, tenant_id
+
+TENANT_DIMENSION = "tenant"
+SEASON_DIMENSION = "season"
+
+tenant_partitions = DynamicPartitionsDefinition(name=TENANT_DIMENSION)
+season_partitions = DynamicPartitionsDefinition(name=SEASON_DIMENSION)
+tenant_season_partitions = MultiPartitionsDefinition(
+    {TENANT_DIMENSION: tenant_partitions, SEASON_DIMENSION: season_partitions}
+)
+
+
+def partition_key(tenant: str, season: str) -> MultiPartitionKey:
+    """The multi-partition key of (tenant, season), validating both ids.
+
+    Raises:
+        InvalidIdentifierError: either id is not a slug.
+    """
+    return MultiPartitionKey({TENANT_DIMENSION: tenant_id(tenant), SEASON_DIMENSION: season_id(season)})
+
+
+def partition_ids(context: AssetExecutionContext) -> tuple[TenantId, SeasonId]:
+    """(tenant, season) of the partition being materialized, validated.
+
+    Raises:
+        InvalidIdentifierError: the partition key holds an invalid id.
+    """
+    key = context.partition_key
+    if not isinstance(key, MultiPartitionKey):
+        raise ValueError(f"partition key {key!r} is not a tenant × season key")
+    dims = key.keys_by_dimension
+    return tenant_id(dims[TENANT_DIMENSION]), season_id(dims[SEASON_DIMENSION])
+
+
+def add_partitions(instance: DagsterInstance, tenants: Iterable[str] = (), seasons: Iterable[str] = ()) -> None:
+    """Add tenant and season partitions (validated; existing ones are left as they are).
+
+    Seasons are added in the order given, which is the order the Dagster UI shows them in.
+
+    Raises:
+        InvalidIdentifierError: an id is not a slug — nothing is added then.
+    """
+    new_tenants = [tenant_id(t) for t in tenants]
+    new_seasons = [season_id(s) for s in seasons]
+    for name, keys in ((TENANT_DIMENSION, new_tenants), (SEASON_DIMENSION, new_seasons)):
+        existing = set(instance.get_dynamic_partitions(name))
+        missing = [k for k in keys if k not in existing]
+        if missing:
+            instance.add_dynamic_partitions(name, missing)

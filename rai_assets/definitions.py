@@ -1,0 +1,90 @@
+"""The code location: one ``Definitions`` with the tenant × season asset graph and its resources.
+
+Every resource is configured from the environment; with nothing set, all stores live under the
+local state directory ``RAI_STATE_DIR`` (default ``.rai``): SQLite MLflow, a local object store,
+an embedded Postgres ledger and a local signing key.
+
+| variable | production value |
+|---|---|
+| ``RAI_LEDGER_URL`` | ``postgresql://…`` of the ledger (Postgres with pgvector) |
+| ``MLFLOW_TRACKING_URI`` | the MLflow server (``MLFLOW_ARTIFACT_ROOT`` for new experiments) |
+| ``RAI_S3_BUCKET`` / ``RAI_S3_ENDPOINT_URL`` | the object store (AWS S3 or MinIO) |
+| ``RAI_SIGNING_KEY`` | base64 Ed25519 seed (a K8s Secret) |
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
+
+from rai_assets.adapters.ledger.resource import LedgerResource
+from rai_assets.adapters.object_store import ObjectStoreResource
+from rai_assets.adapters.registry import MlflowRegistryResource
+from rai_assets.adapters.signer import SignerResource
+from rai_assets.assets.bias_audit import bias_audit
+from rai_assets.assets.dataset_snapshot import dataset_snapshot
+from rai_assets.assets.drift_report import drift_report
+from rai_assets.assets.learning_events import learning_events
+from rai_assets.assets.model_evaluation import model_evaluation
+from rai_assets.assets.partitions import tenant_season_partitions
+from rai_assets.assets.trained_model import trained_model
+from rai_assets.assets.yield_forecasts import yield_forecasts
+
+TENANT_SEASON_JOB = "tenant_season_job"
+
+
+def state_dir() -> str:
+    """Absolute local state directory (``RAI_STATE_DIR``, default ``./.rai``)."""
+    return str(Path(os.environ.get("RAI_STATE_DIR", ".rai")).resolve())
+
+
+def build_resources(resolve_env: bool = False) -> dict[str, object]:
+    """The resources of the code location, configured from the environment.
+
+    Args:
+        resolve_env: use the variables' values instead of ``EnvVar`` references — for code that
+            calls the resources outside a Dagster run (the demo and CLI).
+    """
+    local = state_dir()
+
+    def _env(name: str, default: str = "") -> str | EnvVar:
+        value = os.environ.get(name)
+        if not value:
+            return default
+        return value if resolve_env else EnvVar(name)
+    return {
+        "ledger": LedgerResource(database_url=_env("RAI_LEDGER_URL"), state_dir=local),
+        "object_store": ObjectStoreResource(
+            local_root=str(Path(local) / "objects"),
+            s3_bucket=_env("RAI_S3_BUCKET"),
+            s3_endpoint_url=_env("RAI_S3_ENDPOINT_URL"),
+        ),
+        "mlflow_registry": MlflowRegistryResource(
+            tracking_uri=_env("MLFLOW_TRACKING_URI"),
+            artifact_root=_env("MLFLOW_ARTIFACT_ROOT"),
+            state_dir=local,
+            ui_url=os.environ.get("RAI_MLFLOW_UI_URL", "http://127.0.0.1:5000"),
+        ),
+        "signer": SignerResource(signing_key_b64=_env("RAI_SIGNING_KEY"), state_dir=local),
+    }
+
+
+tenant_season_job = define_asset_job(
+    TENANT_SEASON_JOB,
+    selection=AssetSelection.assets(
+        learning_events, dataset_snapshot, trained_model, model_evaluation, bias_audit, drift_report,
+        yield_forecasts,
+    ),
+    partitions_def=tenant_season_partitions,
+    description="The whole tenant × season graph for one partition: ingest → snapshot → train → evaluate → "
+    "bias audit → drift report → forecasts.",
+)
+
+defs = Definitions(
+    assets=[learning_events, dataset_snapshot, trained_model, model_evaluation, bias_audit, drift_report,
+            yield_forecasts],
+    jobs=[tenant_season_job],
+    resources=build_resources(),
+)

@@ -1,0 +1,74 @@
+"""The per-tenant summary the demo prints, read back from the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rai_assets.adapters.ledger import artifacts
+from rai_assets.adapters.ledger import events as event_store
+from rai_assets.adapters.ledger import models as model_store
+from rai_assets.adapters.ledger.resource import LedgerResource
+from rai_assets.adapters.ledger.tenants import season_order
+
+
+@dataclass(frozen=True)
+class TenantSummary:
+    """What a tenant ended with after the demo (MAE in kg/ha on its latest evaluated season)."""
+
+    tenant: str
+    champion_version: int | None
+    latest_season: str | None
+    candidate_mae: float | None
+    champion_mae: float | None
+    naive_mae: float | None
+    max_psi: float | None
+    drift_verdict: str | None
+    bias_verdict: str | None
+    dead_letters: int
+
+
+def summarize(ledger: LedgerResource, tenant: str) -> TenantSummary:
+    """Collect the tenant's summary from the ledger."""
+    with ledger.connect(tenant) as conn:
+        champion = model_store.get_champion(conn, tenant)
+        evaluated = [s for s in season_order(conn) if model_store.latest_model_for_partition(conn, tenant, s)]
+        latest = evaluated[-1] if evaluated else None
+        cand = champ = naive = psi = None
+        drift = bias = None
+        if latest is not None:
+            model = model_store.latest_model_for_partition(conn, tenant, latest)
+            body = artifacts.latest_evaluation(conn, tenant, latest, model.model_id) if model else None
+            if body:
+                comparison = body["comparison"]
+                cand = comparison["candidate"]["mae"]
+                naive = comparison["naive"]["mae"]
+                champ = (comparison.get("champion") or {}).get("mae")
+            report = artifacts.latest_signed(conn, "drift_reports", tenant, latest)
+            if report:
+                drift, psi = report["verdict"], report["max_psi"]
+            audit = artifacts.latest_signed(conn, "bias_audits", tenant, latest)
+            if audit:
+                bias = "pass" if audit["passed"] else "fail"
+        dead = event_store.count_dead_letters(conn, tenant)
+    return TenantSummary(tenant, champion.mlflow_version if champion else None, latest, cand, champ, naive, psi,
+                         drift, bias, dead)
+
+
+def format_table(rows: list[TenantSummary]) -> str:
+    """A plain-text table of summaries."""
+    def f(v: float | None, fmt: str = "{:,.0f}") -> str:
+        return "—" if v is None else fmt.format(v)
+
+    header = ["tenant", "champion", "season", "cand MAE", "champ MAE", "naive MAE", "max PSI", "drift", "bias",
+              "dead letters"]
+    body = [
+        [r.tenant, f"v{r.champion_version}" if r.champion_version else "—", r.latest_season or "—",
+         f(r.candidate_mae), f(r.champion_mae), f(r.naive_mae), f(r.max_psi, "{:.3f}"), r.drift_verdict or "—",
+         r.bias_verdict or "—", str(r.dead_letters)]
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
+    return "\n".join(lines)

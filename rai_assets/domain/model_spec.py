@@ -1,0 +1,140 @@
+"""The per-tenant model spec: features, target, subgroups, thresholds — a versioned file.
+
+Specs live in ``resources/model_specs/<name>.json``; a tenant is registered with the spec it
+uses, so changing features is a new spec file, not a code change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rai_assets.domain.bias import BiasThresholds
+from rai_assets.domain.canonical import canonical_json, sha256_hex
+from rai_assets.domain.drift import DriftThresholds
+
+
+class ModelSpecError(ValueError):
+    """A model spec file is missing a key or has a value of the wrong type; names which."""
+
+
+@dataclass(frozen=True)
+class SubgroupSpec:
+    """A bias-audit subgroup: a categorical column, or a numeric column cut into classes."""
+
+    name: str
+    column: str
+    edges: tuple[float, ...] | None = None
+    labels: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ClassicModelSpec:
+    """The domain's classic model: a Cobb-Douglas production function (OLS in logs)."""
+
+    output: str
+    inputs: tuple[str, ...]
+    log_offset: float
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model spec. ``sha256`` is the digest of its canonical JSON (its identity)."""
+
+    name: str
+    version: str
+    sha256: str
+    target_name: str
+    target_numerator: str
+    target_denominator: str
+    numeric_features: tuple[str, ...]
+    categorical_features: dict[str, tuple[str, ...]]
+    subgroups: tuple[SubgroupSpec, ...]
+    classic_model: ClassicModelSpec
+    xgboost_params: dict[str, Any]
+    seed: int
+    drift: DriftThresholds
+    bias: BiasThresholds
+
+    @property
+    def spec_id(self) -> str:
+        """``<name>-v<major>`` — the file stem tenants are registered with."""
+        return f"{self.name}-v{self.version.split('.')[0]}"
+
+    @property
+    def model_columns(self) -> list[str]:
+        """Feature columns after one-hot encoding, in model order."""
+        cols = list(self.numeric_features)
+        for column, levels in self.categorical_features.items():
+            cols.extend(f"{column}={level}" for level in levels)
+        return cols
+
+
+def _req(doc: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in doc:
+        raise ModelSpecError(f"{where}: missing key {key!r}")
+    value = doc[key]
+    if not isinstance(value, kind):
+        raise ModelSpecError(f"{where}: {key!r} must be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def parse_model_spec(doc: dict[str, Any], where: str = "model spec") -> ModelSpec:
+    """Parse a decoded spec document.
+
+    Raises:
+        ModelSpecError: a key is missing or has the wrong type (the message names it and ``where``).
+    """
+    target = _req(doc, "target", dict, where)
+    classic = _req(doc, "classic_model", dict, where)
+    xgb = dict(_req(doc, "xgboost", dict, where))
+    seed = int(xgb.pop("seed", 0))
+    subgroups = tuple(
+        SubgroupSpec(
+            name=name,
+            column=_req(sg, "column", str, f"{where} subgroup {name}"),
+            edges=tuple(float(e) for e in sg["edges"]) if "edges" in sg else None,
+            labels=tuple(sg["labels"]) if "labels" in sg else None,
+        )
+        for name, sg in _req(doc, "subgroups", dict, where).items()
+    )
+    return ModelSpec(
+        name=_req(doc, "spec", str, where),
+        version=_req(doc, "spec_version", str, where),
+        sha256=sha256_hex(canonical_json(doc)),
+        target_name=_req(target, "name", str, f"{where} target"),
+        target_numerator=_req(target, "numerator", str, f"{where} target"),
+        target_denominator=_req(target, "denominator", str, f"{where} target"),
+        numeric_features=tuple(_req(doc, "numeric_features", list, where)),
+        categorical_features={
+            k: tuple(v) for k, v in _req(doc, "categorical_features", dict, where).items()
+        },
+        subgroups=subgroups,
+        classic_model=ClassicModelSpec(
+            output=_req(classic, "output", str, f"{where} classic_model"),
+            inputs=tuple(_req(classic, "inputs", list, f"{where} classic_model")),
+            log_offset=float(classic.get("log_offset", 1.0)),
+        ),
+        xgboost_params=xgb,
+        seed=seed,
+        drift=DriftThresholds(**doc.get("drift", {})),
+        bias=BiasThresholds(**doc.get("bias", {})),
+    )
+
+
+def load_model_spec(specs_dir: Path, spec_id: str) -> ModelSpec:
+    """Load ``<specs_dir>/<spec_id>.json``.
+
+    Raises:
+        ModelSpecError: the file does not exist or does not parse as a spec.
+    """
+    path = specs_dir / f"{spec_id}.json"
+    if not path.is_file():
+        raise ModelSpecError(f"model spec {spec_id!r} not found at {path}")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelSpecError(f"{path}: not valid JSON: {exc}") from exc
+    return parse_model_spec(doc, where=str(path))

@@ -1,0 +1,82 @@
+"""Training the per-tenant yield regressor (REG-2, REG-8).
+
+XGBoost gradient-boosted trees with a fixed seed and the ``hist`` tree method, which is
+deterministic for a given snapshot, seed and device. CUDA is used when a GPU is present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from rai_assets.domain.model_spec import ModelSpec
+
+_CODE_FILES = ("training.py", "features.py")
+
+
+def code_version() -> str:
+    """Digest (first 16 hex chars) of the training code and the XGBoost version.
+
+    It changes whenever the code that turns a snapshot into a model changes, so an unchanged
+    snapshot with unchanged code is recognised and no new model version is trained.
+    """
+    h = hashlib.sha256(f"xgboost={xgb.__version__}".encode())
+    here = Path(__file__).resolve().parent
+    for name in _CODE_FILES:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def detect_device() -> str:
+    """``"cuda"`` when XGBoost has CUDA support and an NVIDIA GPU is visible, else ``"cpu"``.
+
+    ``RAI_TRAINING_DEVICE`` (``cpu`` / ``cuda``) overrides the detection.
+    """
+    forced = os.environ.get("RAI_TRAINING_DEVICE", "").strip().lower()
+    if forced in ("cpu", "cuda"):
+        return forced
+    has_cuda_build = bool(xgb.build_info().get("USE_CUDA"))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset") not in ("", "-1")
+    return "cuda" if has_cuda_build and visible and shutil.which("nvidia-smi") else "cpu"
+
+
+def train_regressor(features: pd.DataFrame, target: np.ndarray, spec: ModelSpec, device: str = "cpu"
+                    ) -> xgb.XGBRegressor:
+    """Fit the yield regressor.
+
+    Args:
+        features: ``(n, k)`` matrix from :func:`rai_assets.domain.features.feature_matrix`.
+        target: ``(n,)`` yields (kg/ha).
+        spec: supplies the XGBoost hyper-parameters and the seed.
+        device: ``"cpu"`` or ``"cuda"``.
+
+    Raises:
+        ValueError: fewer than 2 rows, length mismatch or non-finite target values.
+    """
+    if len(features) != len(target):
+        raise ValueError(f"features have {len(features)} rows but target has {len(target)}")
+    if len(target) < 2:
+        raise ValueError(f"cannot train on {len(target)} rows")
+    if not np.all(np.isfinite(target)):
+        raise ValueError(f"target has {int((~np.isfinite(target)).sum())} non-finite values")
+    model = xgb.XGBRegressor(
+        **spec.xgboost_params,
+        random_state=spec.seed,
+        tree_method="hist",
+        device=device,
+        n_jobs=1 if device == "cpu" else None,
+        objective="reg:squarederror",
+    )
+    model.fit(features, target)
+    return model
+
+
+def predict(model: xgb.XGBRegressor, features: pd.DataFrame) -> np.ndarray:
+    """Predictions ``(n,)`` in the target's unit (kg/ha)."""
+    return np.asarray(model.predict(features), dtype="float64")
