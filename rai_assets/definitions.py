@@ -24,6 +24,7 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.bias_audit import bias_audit
+from rai_assets.assets.common import ASSET_GROUP
 from rai_assets.assets.dataset_snapshot import dataset_snapshot
 from rai_assets.assets.drift_report import drift_report
 from rai_assets.assets.learning_events import learning_events
@@ -73,18 +74,19 @@ def build_resources(resolve_env: bool = False) -> dict[str, object]:
 
 tenant_season_job = define_asset_job(
     TENANT_SEASON_JOB,
-    selection=AssetSelection.assets(
-        learning_events, dataset_snapshot, trained_model, model_evaluation, bias_audit, drift_report,
-        yield_forecasts,
-    ),
+    selection=AssetSelection.groups(ASSET_GROUP),
     partitions_def=tenant_season_partitions,
     description="The whole tenant × season graph for one partition: ingest → snapshot → train → evaluate → "
     "bias audit → drift report → forecasts.",
 )
 
-defs = Definitions(
-    assets=[learning_events, dataset_snapshot, trained_model, model_evaluation, bias_audit, drift_report,
-            yield_forecasts],
-    jobs=[tenant_season_job],
-    resources=build_resources(),
-)
+ALL_ASSETS = [learning_events, dataset_snapshot, trained_model, model_evaluation, bias_audit, drift_report,
+              yield_forecasts]
+
+
+def build_definitions(resources: dict[str, object]) -> Definitions:
+    """The code location's definitions bound to ``resources`` (tests bind temporary stores)."""
+    return Definitions(assets=ALL_ASSETS, jobs=[tenant_season_job], resources=resources)
+
+
+defs = build_definitions(build_resources())

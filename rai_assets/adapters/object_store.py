@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
+from rai_assets.domain.ids import MAX_SLUG_LENGTH, SLUG_PATTERN
+
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
@@ -182,6 +184,8 @@ def tenant_key(tenant_id: str, *parts: str) -> str:
     if "/" in tenant_id or "\\" in tenant_id:
         raise _invalid("tenant id", tenant_id, "must be a single path segment (no '/' or '\\')")
     _check_segment("tenant id", tenant_id, tenant_id)
+    if not SLUG_PATTERN.fullmatch(tenant_id) or len(tenant_id) > MAX_SLUG_LENGTH:
+        raise _invalid("tenant id", tenant_id, "must be a slug [a-z0-9][a-z0-9-]* of at most 63 characters")
     return validate_key("/".join(("tenants", tenant_id, *parts)))
 
 

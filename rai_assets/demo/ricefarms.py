@@ -94,8 +94,9 @@ def write_batch(store: ObjectStoreResource, tenant: str, season: str, name: str,
     return LandedBatch(tenant, season, data_key, len(lines))
 
 
-def land_panel(store: ObjectStoreResource, panel: pd.DataFrame, keys_dir: Path) -> list[LandedBatch]:
-    """Write every village-season of ``panel`` as a signed batch, plus the two bad uploads."""
+def land_panel(store: ObjectStoreResource, panel: pd.DataFrame, keys_dir: Path, bad_uploads: bool = True
+               ) -> list[LandedBatch]:
+    """Write every village-season of ``panel`` as a signed batch, plus (``bad_uploads``) the two bad ones."""
     batches = []
     for (tenant, season), rows in panel.sort_values(["tenant", "season", "field"]).groupby(["tenant", "season"]):
         lines = [canonical_json(to_event(r)) for _, r in rows.iterrows()]
@@ -103,7 +104,7 @@ def land_panel(store: ObjectStoreResource, panel: pd.DataFrame, keys_dir: Path) 
                                    tenant_key_pair(keys_dir, str(tenant))))
     tenants = sorted(panel["tenant"].unique())
     seasons = sorted(panel["season"].unique())
-    if len(tenants) >= 1 and len(seasons) >= 2:
+    if bad_uploads and len(tenants) >= 1 and len(seasons) >= 2:
         # A forged upload: "corrected" yields signed with a key that is not the tenant's.
         victim, season = tenants[0], seasons[1]
         rows = panel[(panel["tenant"] == victim) & (panel["season"] == season)].head(2)
@@ -114,7 +115,7 @@ def land_panel(store: ObjectStoreResource, panel: pd.DataFrame, keys_dir: Path) 
             forged.append(canonical_json(event))
         batches.append(write_batch(store, victim, season, "late-corrections", forged,
                                    tenant_key_pair(keys_dir / "forger", victim)))
-    if len(tenants) >= 2 and len(seasons) >= 3:
+    if bad_uploads and len(tenants) >= 2 and len(seasons) >= 3:
         # A field app's upload with one truncated (malformed) line, correctly signed by the tenant.
         tenant, season = tenants[1], seasons[2]
         batches.append(write_batch(store, tenant, season, "field-app-upload",

@@ -14,10 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+from dagster import DagsterInstance, JobDefinition
+
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import register_season, register_tenant
 from rai_assets.adapters.object_store import ObjectStoreResource
-from rai_assets.demo.ricefarms import land_panel, load_panel, tenant_key_pair
+from rai_assets.demo.ricefarms import LandedBatch, land_panel, load_panel, tenant_key_pair
 from rai_assets.demo.summary import TenantSummary, summarize
 
 SPEC_ID = "rice-yield-v1"
@@ -45,49 +48,34 @@ def prepare_dagster_home(state_dir: Path, repo_root: Path) -> Path:
     return home
 
 
-def run_demo(
-    state_dir: Path,
-    *,
-    max_tenants: int | None = None,
-    max_seasons: int | None = None,
-    progress: Callable[[str], None] = print,
-) -> tuple[list[PartitionRun], list[TenantSummary]]:
-    """Land the panel, register tenants and seasons, and materialize all partitions in season order.
+def land_and_register(ledger: LedgerResource, store: ObjectStoreResource, instance: DagsterInstance,
+                      panel: pd.DataFrame, keys_dir: Path, bad_uploads: bool = True
+                      ) -> tuple[list[str], list[str], list[LandedBatch]]:
+    """Write the panel's signed uploads, register its tenants and seasons (ledger + Dagster partitions).
 
-    ``RAI_LEDGER_URL`` etc. must already be set (the CLI starts the embedded ledger first).
-    Returns the per-partition runs and the per-tenant summaries.
+    Returns:
+        (tenants, seasons in time order, landed batches).
     """
-    from dagster import DagsterInstance
+    from rai_assets.assets.partitions import add_partitions
 
-    from rai_assets.assets.partitions import add_partitions, partition_key
-    from rai_assets.definitions import TENANT_SEASON_JOB, build_resources, defs
-
-    resources = build_resources(resolve_env=True)
-    ledger = resources["ledger"]
-    store = resources["object_store"]
-    assert isinstance(ledger, LedgerResource) and isinstance(store, ObjectStoreResource)
-
-    panel = load_panel()
-    tenants = sorted(panel["tenant"].unique())[:max_tenants]
-    seasons = sorted(panel["season"].unique())[:max_seasons]
-    panel = panel[panel["tenant"].isin(tenants) & panel["season"].isin(seasons)]
-    progress(f"RiceFarms panel: {len(panel)} rows, {len(tenants)} tenants (villages) × {len(seasons)} seasons")
-
-    keys_dir = state_dir / "demo" / "tenant-keys"
-    batches = land_panel(store, panel, keys_dir)
-    progress(f"landing zone: {len(batches)} signed batches ({sum(b.lines for b in batches)} lines) "
-             f"at {store.uri('tenants')}")
+    tenants = sorted(panel["tenant"].unique())
+    seasons = sorted(panel["season"].unique())
+    batches = land_panel(store, panel, keys_dir, bad_uploads)
     with ledger.connect() as conn:
-        for i, season in enumerate(seasons, start=1):
-            register_season(conn, season, ordinal=i, label=f"RiceFarms season {i}")
+        for season in seasons:
+            register_season(conn, season, ordinal=int(season.lstrip("s")), label=f"RiceFarms season {season}")
         for tenant in tenants:
             register_tenant(conn, tenant, tenant_key_pair(keys_dir, tenant).public_key_b64, SPEC_ID,
                             display_name=f"{tenant.title()} village")
-    instance = DagsterInstance.get()
     add_partitions(instance, tenants=tenants, seasons=seasons)
-    progress(f"registered {len(tenants)} tenants and {len(seasons)} seasons (ledger + Dagster partitions)")
+    return tenants, seasons, batches
 
-    job = defs.resolve_job_def(TENANT_SEASON_JOB)
+
+def materialize_partitions(job: JobDefinition, instance: DagsterInstance, tenants: list[str], seasons: list[str],
+                           progress: Callable[[str], None] = print) -> list[PartitionRun]:
+    """Run ``job`` for every (tenant, season), season by season (a season needs the earlier ones)."""
+    from rai_assets.assets.partitions import partition_key
+
     runs: list[PartitionRun] = []
     total = len(tenants) * len(seasons)
     for season in seasons:
@@ -102,4 +90,36 @@ def run_demo(
             runs.append(run)
             progress(f"[{len(runs):>2}/{total}] {season} {tenant:<14} {'ok  ' if run.success else 'FAIL'} "
                      f"{run.seconds:5.1f} s  run {run.run_id[:8]}")
+    return runs
+
+
+def run_demo(
+    state_dir: Path,
+    *,
+    max_tenants: int | None = None,
+    max_seasons: int | None = None,
+    progress: Callable[[str], None] = print,
+) -> tuple[list[PartitionRun], list[TenantSummary]]:
+    """Land the panel, register tenants and seasons, and materialize all partitions in season order.
+
+    ``RAI_LEDGER_URL`` etc. must already be set (the CLI starts the embedded ledger first).
+    Returns the per-partition runs and the per-tenant summaries.
+    """
+    from rai_assets.definitions import TENANT_SEASON_JOB, build_resources, defs
+
+    resources = build_resources(resolve_env=True)
+    ledger = resources["ledger"]
+    store = resources["object_store"]
+    assert isinstance(ledger, LedgerResource) and isinstance(store, ObjectStoreResource)
+
+    panel = load_panel()
+    panel = panel[panel["tenant"].isin(sorted(panel["tenant"].unique())[:max_tenants])
+                  & panel["season"].isin(sorted(panel["season"].unique())[:max_seasons])]
+    instance = DagsterInstance.get()
+    tenants, seasons, batches = land_and_register(ledger, store, instance, panel, state_dir / "demo" / "tenant-keys")
+    progress(f"RiceFarms panel: {len(panel)} rows, {len(tenants)} tenants (villages) × {len(seasons)} seasons")
+    progress(f"landing zone: {len(batches)} signed batches ({sum(b.lines for b in batches)} lines) "
+             f"at {store.uri('tenants')}")
+    progress(f"registered {len(tenants)} tenants and {len(seasons)} seasons (ledger + Dagster partitions)")
+    runs = materialize_partitions(defs.resolve_job_def(TENANT_SEASON_JOB), instance, tenants, seasons, progress)
     return runs, [summarize(ledger, t) for t in tenants]

@@ -1,0 +1,35 @@
+"""The code location loads: one Definitions, the tenant × season graph, its job and blocking check."""
+
+from __future__ import annotations
+
+from dagster import AssetKey, DynamicPartitionsDefinition, MultiPartitionsDefinition
+
+from rai_assets.definitions import TENANT_SEASON_JOB, defs
+
+EXPECTED = {"learning_events", "dataset_snapshot", "trained_model", "model_evaluation", "bias_audit",
+            "drift_report", "yield_forecasts"}
+
+
+def test_definitions_load_with_the_seven_partitioned_assets():
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == EXPECTED
+    for key in keys:
+        partitions = graph.get(AssetKey(key)).partitions_def
+        assert isinstance(partitions, MultiPartitionsDefinition)
+        dims = {d.name: d.partitions_def for d in partitions.partitions_defs}
+        assert set(dims) == {"tenant", "season"}
+        assert all(isinstance(p, DynamicPartitionsDefinition) for p in dims.values())
+
+
+def test_job_covers_the_graph_and_the_snapshot_check_is_blocking():
+    job = defs.resolve_job_def(TENANT_SEASON_JOB)
+    assert {n.name for n in job.nodes} >= {"learning_events", "dataset_snapshot", "yield_forecasts"}
+    checks = list(defs.resolve_asset_graph().asset_check_keys)
+    assert [c.name for c in checks] == ["snapshot_expectations"]
+    spec = next(iter(defs.resolve_assets_def("dataset_snapshot").check_specs))
+    assert spec.blocking
+
+
+def test_resources_are_the_four_adapters():
+    assert set(defs.resources) == {"ledger", "object_store", "mlflow_registry", "signer"}
