@@ -34,6 +34,8 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 ## The test suite (real Postgres via pgserver, real S3 via moto server, temporary MLflow and Dagster).
 test: install-dev
+	$(BIN)/ruff check rai_assets rai_assets_tests benchmarks
+	$(BIN)/mypy rai_assets
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 ## Benchmarks (ingestion throughput, drift engine); JSON results in benchmarks/results/.

@@ -28,8 +28,8 @@ def b64decode(text: str, what: str) -> bytes:
         SignatureError: ``text`` is not valid base64.
     """
     try:
-        return base64.urlsafe_b64decode(text.encode("ascii"))
-    except (ValueError, UnicodeEncodeError) as exc:
+        return base64.b64decode(text.encode("ascii"), altchars=b"-_", validate=True)
+    except (ValueError, UnicodeEncodeError) as exc:  # binascii.Error is a ValueError
         raise SignatureError(f"{what} is not valid base64: {exc}") from exc
 
 

@@ -1,0 +1,96 @@
+"""The data contract (ING-1) and the batch rules (ING-2..4), without I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from rai_assets.domain.canonical import canonical_json
+from rai_assets.domain.contract import ContractError, SemVer, reader_for_major
+from rai_assets.domain.ingestion import build_manifest, deduplicate, parse_json_line, process_batch
+from rai_assets.domain.signing import KeyPair
+from rai_assets.resource_files import resources_dir
+from rai_assets_tests.assets.test_ingestion_bad_input import _event
+
+
+@pytest.fixture(scope="module")
+def contract():
+    return reader_for_major(resources_dir() / "contracts", "learning-event", 1)
+
+
+def test_reader_accepts_every_minor_of_its_major(contract):
+    assert contract.version.major == 1
+    for version in ("1.0.0", "1.4.2"):
+        contract.validate(_event("t", "f", schema_version=version))
+
+
+@pytest.mark.parametrize("version", ["2.0.0", "0.9.0"])
+def test_reader_rejects_other_majors(contract, version):
+    with pytest.raises(ContractError, match=f"unsupported schema major {version[0]}"):
+        contract.validate(_event("t", "f", schema_version=version))
+
+
+def test_semver_parsing():
+    assert SemVer.parse("1.2.3") == SemVer(1, 2, 3)
+    with pytest.raises(ContractError, match="not a semantic version"):
+        SemVer.parse("1.2")
+
+
+def test_no_contract_for_unknown_major():
+    with pytest.raises(ContractError, match="major 9"):
+        reader_for_major(resources_dir() / "contracts", "learning-event", 9)
+
+
+def test_strict_json():
+    assert parse_json_line('{"a": 1.5}') == {"a": 1.5}
+    for bad in ('{"a": NaN}', '{"a": Infinity}', '{"a": -Infinity}', '{"a": 1e400}'):
+        with pytest.raises(ValueError):
+            parse_json_line(bad)
+
+
+def _batch(lines, key, tenant="t", season="s01"):
+    return build_manifest(tenant, season, "b.jsonl", lines, "1.0.0", key)
+
+
+def test_every_line_ends_in_exactly_one_bucket(contract):
+    """ING-4: accepted + dead letters = lines; nothing silently dropped."""
+    key = KeyPair.generate()
+    lines = [canonical_json(_event("t", "f-1")), b"{oops", canonical_json(_event("t", "f-2", season_id="s02"))]
+    out = process_batch(tenant="t", season="s01", data_source="b.jsonl", data=b"\n".join(lines) + b"\n",
+                        manifest_bytes=canonical_json(_batch(lines, key)), public_key_b64=key.public_key_b64,
+                        contract=contract)
+    assert [e.field_id for e in out.events] == ["f-1"]
+    assert [d.line_no for d in out.dead_letters] == [2, 3]
+    assert "season_id 's02' does not match" in out.dead_letters[1].reason
+
+
+def test_missing_manifest_unknown_tenant_and_extra_lines(contract):
+    key = KeyPair.generate()
+    lines = [canonical_json(_event("t", "f-1"))]
+    data = lines[0] + b"\n"
+    common = {"tenant": "t", "season": "s01", "data_source": "b.jsonl", "contract": contract}
+    no_manifest = process_batch(data=data, manifest_bytes=None, public_key_b64=key.public_key_b64, **common)
+    assert no_manifest.dead_letters[0].reason == "signed manifest missing"
+    unknown = process_batch(data=data, manifest_bytes=canonical_json(_batch(lines, key)), public_key_b64=None,
+                            **common)
+    assert unknown.dead_letters[0].reason.startswith("unknown tenant")
+    extra = process_batch(data=data + lines[0] + b"\n", manifest_bytes=canonical_json(_batch(lines, key)),
+                          public_key_b64=key.public_key_b64, **common)
+    assert len(extra.events) == 1 and extra.dead_letters[0].reason == "line not covered by the signed manifest"
+    wrong_tenant = process_batch(data=data, manifest_bytes=canonical_json(_batch(lines, key, tenant="u")),
+                                 public_key_b64=key.public_key_b64, **common)
+    assert "landed under 't'/'s01'" in wrong_tenant.dead_letters[0].reason
+
+
+def test_deduplicate_against_stored_and_within_batch(contract):
+    key = KeyPair.generate()
+    a, b = canonical_json(_event("t", "f-1")), canonical_json(_event("t", "f-2"))
+    a2 = canonical_json(_event("t", "f-1", harvest={"gross_output_kg": 1.0, "net_output_kg": 1.0,
+                                                    "price_rp_per_kg": 1.0}))
+    lines = [a, b, a, a2]
+    out = process_batch(tenant="t", season="s01", data_source="b.jsonl", data=b"\n".join(lines),
+                        manifest_bytes=canonical_json(_batch(lines, key)), public_key_b64=key.public_key_b64,
+                        contract=contract)
+    result = deduplicate(out.events, stored={"f-2": out.events[1].payload_sha256})
+    assert [e.field_id for e in result.new] == ["f-1"]
+    assert [e.field_id for e in result.duplicates] == ["f-2", "f-1"]
+    assert [(e.line_no, stored) for e, stored in result.conflicts] == [(4, out.events[0].payload_sha256)]
