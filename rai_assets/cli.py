@@ -7,8 +7,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from rai_assets.adapters.ledger.resource import LedgerResource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,14 +24,23 @@ def _state_dir() -> Path:
 
 
 def _owned_ledger() -> tuple[str, int | None]:
-    """Use ``RAI_LEDGER_URL`` if set; else start the embedded ledger and export its URL."""
+    """Use ``RAI_LEDGER_URL`` if set; else start the embedded ledger, migrate it and export
+    ``RAI_LEDGER_OWNER_URL`` (its superuser) and ``RAI_LEDGER_URL`` (the ``rai_app`` role).
+
+    Returns:
+        (application URL, PID of the embedded server this process started, or None).
+    """
     from rai_assets.adapters.ledger.embedded import start_embedded_postgres
+    from rai_assets.adapters.ledger.resource import APP_ROLE, with_user
+    from rai_assets.adapters.ledger.schema import upgrade
 
     if os.environ.get("RAI_LEDGER_URL"):
         return os.environ["RAI_LEDGER_URL"], None
-    url, pid = start_embedded_postgres(_state_dir())
-    os.environ["RAI_LEDGER_URL"] = url
-    return url, pid
+    owner, pid = start_embedded_postgres(_state_dir())
+    upgrade(owner)
+    os.environ["RAI_LEDGER_OWNER_URL"] = owner
+    os.environ["RAI_LEDGER_URL"] = with_user(owner, APP_ROLE)
+    return os.environ["RAI_LEDGER_URL"], pid
 
 
 def _stop_owned(pid: int | None) -> None:
@@ -36,6 +49,14 @@ def _stop_owned(pid: int | None) -> None:
     if pid is not None:
         stopped = stop_embedded_postgres(_state_dir())
         click.echo(f"stopped the embedded ledger (Postgres PID {stopped})")
+
+
+def _ledger() -> LedgerResource:
+    """The ledger resource configured from ``RAI_LEDGER_URL`` / ``RAI_LEDGER_OWNER_URL``."""
+    from rai_assets.adapters.ledger.resource import LedgerResource
+
+    return LedgerResource(database_url=os.environ.get("RAI_LEDGER_URL", ""),
+                          owner_url=os.environ.get("RAI_LEDGER_OWNER_URL", ""), state_dir=str(_state_dir()))
 
 
 @click.group()
@@ -78,12 +99,14 @@ def db() -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Apply the ledger's migrations (to RAI_LEDGER_URL, or the embedded ledger)."""
+    """Apply the ledger's migrations as the owner (RAI_LEDGER_OWNER_URL, or the embedded ledger's superuser)."""
     from rai_assets.adapters.ledger.schema import upgrade
 
-    url, pid = _owned_ledger()
+    owner = os.environ.get("RAI_LEDGER_OWNER_URL")
+    _url, pid = _owned_ledger()
     try:
-        upgrade(url)
+        if owner:
+            upgrade(owner)
         click.echo("ledger schema is at head")
     finally:
         _stop_owned(pid)
@@ -116,10 +139,7 @@ def ledger_stop() -> None:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def with_ledger(command: tuple[str, ...]) -> None:
     """Run COMMAND with the embedded ledger up (RAI_LEDGER_URL set); stop the ledger afterwards."""
-    from rai_assets.adapters.ledger.schema import upgrade
-
-    url, pid = _owned_ledger()
-    upgrade(url)
+    _url, pid = _owned_ledger()
     code = 1
     try:
         code = subprocess.call(list(command), env=os.environ.copy())
@@ -143,13 +163,12 @@ def tenant_register(tenant_id: str, public_key: str, spec: str) -> None:
     """Register TENANT_ID in the ledger and as a Dagster partition."""
     from dagster import DagsterInstance
 
-    from rai_assets.adapters.ledger.resource import LedgerResource
     from rai_assets.adapters.ledger.tenants import register_tenant
     from rai_assets.assets.partitions import add_partitions
 
-    url, pid = _owned_ledger()
+    _url, pid = _owned_ledger()
     try:
-        with LedgerResource(database_url=url).connect() as conn:
+        with _ledger().connect(tenant_id) as conn:
             register_tenant(conn, tenant_id, public_key, spec)
         add_partitions(DagsterInstance.get(), tenants=[tenant_id])
         click.echo(f"tenant {tenant_id} registered")
@@ -169,13 +188,12 @@ def season_register(season_id: str, ordinal: int | None) -> None:
     """Register SEASON_ID in the ledger calendar and as a Dagster partition."""
     from dagster import DagsterInstance
 
-    from rai_assets.adapters.ledger.resource import LedgerResource
     from rai_assets.adapters.ledger.tenants import register_season
     from rai_assets.assets.partitions import add_partitions
 
-    url, pid = _owned_ledger()
+    _url, pid = _owned_ledger()
     try:
-        with LedgerResource(database_url=url).connect() as conn:
+        with _ledger().connect() as conn:
             position = register_season(conn, season_id, ordinal)
         add_partitions(DagsterInstance.get(), seasons=[season_id])
         click.echo(f"season {season_id} registered at position {position}")

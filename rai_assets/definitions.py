@@ -6,7 +6,8 @@ an embedded Postgres ledger and a local signing key.
 
 | variable | production value |
 |---|---|
-| ``RAI_LEDGER_URL`` | ``postgresql://…`` of the ledger (Postgres with pgvector) |
+| ``RAI_LEDGER_URL`` | ``postgresql://rai_app@…`` of the ledger (Postgres with pgvector) |
+| ``RAI_LEDGER_OWNER_URL`` | the schema owner's URL, for migrations (optional at run time) |
 | ``MLFLOW_TRACKING_URI`` | the MLflow server (``MLFLOW_ARTIFACT_ROOT`` for new experiments) |
 | ``RAI_S3_BUCKET`` / ``RAI_S3_ENDPOINT_URL`` | the object store (AWS S3 or MinIO) |
 | ``RAI_SIGNING_KEY`` | base64 Ed25519 seed (a K8s Secret) |
@@ -56,7 +57,8 @@ def build_resources(resolve_env: bool = False) -> dict[str, object]:
             return default
         return value if resolve_env else EnvVar(name)
     return {
-        "ledger": LedgerResource(database_url=_env("RAI_LEDGER_URL"), state_dir=local),
+        "ledger": LedgerResource(database_url=_env("RAI_LEDGER_URL"), owner_url=_env("RAI_LEDGER_OWNER_URL"),
+                                 state_dir=local),
         "object_store": ObjectStoreResource(
             local_root=str(Path(local) / "objects"),
             s3_bucket=_env("RAI_S3_BUCKET"),

@@ -41,7 +41,7 @@ def ledger(pg_server_url: str) -> LedgerResource:
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    return LedgerResource(database_url=pg_server_url.replace(f"/{LEDGER_DATABASE}?", f"/{name}?"))
+    return LedgerResource(owner_url=pg_server_url.replace(f"/{LEDGER_DATABASE}?", f"/{name}?"))
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,8 @@ def land_and_register(ledger: LedgerResource, store: ObjectStoreResource, instan
     with ledger.connect() as conn:
         for season in seasons:
             register_season(conn, season, ordinal=int(season.lstrip("s")), label=f"RiceFarms season {season}")
-        for tenant in tenants:
+    for tenant in tenants:
+        with ledger.connect(tenant) as conn:
             register_tenant(conn, tenant, tenant_key_pair(keys_dir, tenant).public_key_b64, SPEC_ID,
                             display_name=f"{tenant.title()} village")
     add_partitions(instance, tenants=tenants, seasons=seasons)

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic_core
+
 from rai_assets.domain.canonical import canonical_json, sha256_hex
 from rai_assets.domain.contract import Contract, ContractError
 from rai_assets.domain.ids import InvalidIdentifierError, field_id
@@ -52,6 +54,7 @@ class AcceptedEvent:
     payload_sha256: str
     source: str
     line_no: int
+    canonical: bytes = b""  # the payload's canonical JSON: what is hashed and stored
 
 
 @dataclass
@@ -73,13 +76,34 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def parse_json_line(raw: str) -> Any:
+def parse_json_line(raw: str | bytes) -> Any:
     """Strict JSON: NaN, Infinity and overflowing numbers are refused.
+
+    The fast path is ``pydantic_core.from_json`` (Rust; NaN/Infinity refused); only when it
+    fails, or a number overflowed to infinity, is the line re-parsed with the standard library
+    to produce a precise error message.
 
     Raises:
         ValueError: the text is not strict JSON (``json.JSONDecodeError`` is a ValueError).
     """
-    return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    try:
+        value = pydantic_core.from_json(raw, allow_inf_nan=False)
+    except ValueError:
+        value = None
+    if value is None or _has_non_finite(value):
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    return value
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
 
 
 def sign_manifest(manifest: Mapping[str, Any], key: KeyPair) -> dict[str, Any]:
@@ -184,17 +208,19 @@ def process_batch(
                 DeadLetter(data_source, i, "line digest does not match the signed manifest (tampered)", raw)
             )
             continue
-        reason, event = check_event(raw, tenant=tenant, season=season, contract=contract)
+        reason, event = check_event(line, tenant=tenant, season=season, contract=contract)
         if reason is not None or event is None:
             out.dead_letters.append(DeadLetter(data_source, i, reason or "invalid event", raw))
             continue
+        canonical = canonical_json(event)
         out.events.append(
             AcceptedEvent(
                 field_id=event["field_id"],
                 payload=event,
-                payload_sha256=sha256_hex(canonical_json(event)),
+                payload_sha256=sha256_hex(canonical),
                 source=data_source,
                 line_no=i,
+                canonical=canonical,
             )
         )
     if len(lines) < len(digests):
@@ -209,7 +235,7 @@ def process_batch(
     return out
 
 
-def check_event(raw: str, *, tenant: str, season: str, contract: Contract) -> tuple[str | None, dict | None]:
+def check_event(raw: str | bytes, *, tenant: str, season: str, contract: Contract) -> tuple[str | None, dict | None]:
     """Decode and validate one event line for partition (tenant, season).
 
     Returns:

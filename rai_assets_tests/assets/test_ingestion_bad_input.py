@@ -55,6 +55,7 @@ def setup(resources: dict, tenant: str, tmp_path: Path) -> tuple[DagsterInstance
     ledger: LedgerResource = resources["ledger"]  # type: ignore[assignment]
     with ledger.connect() as conn:
         register_season(conn, SEASON, 1)
+    with ledger.connect(tenant) as conn:
         register_tenant(conn, tenant, key.public_key_b64, "rice-yield-v1")
     add_partitions(instance, tenants=[tenant], seasons=[SEASON])
     return instance, key

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rai_assets.adapters.ledger.resource import Conn
-from rai_assets.domain.canonical import sha256_hex
+from rai_assets.domain.canonical import canonical_json, sha256_hex
 from rai_assets.domain.ingestion import AcceptedEvent, DeadLetter
 
 
@@ -26,17 +25,31 @@ def stored_digests(conn: Conn, tenant: str, season: str) -> dict[str, str]:
 
 
 def insert_events(conn: Conn, tenant: str, season: str, events: Sequence[AcceptedEvent], run_id: str) -> int:
-    """Bulk-insert new events with COPY; returns the number written."""
+    """Bulk-insert new events; returns the number written.
+
+    COPY cannot write into a table under row-level security, so rows are COPYed into a
+    transaction-local staging table and moved with one INSERT … SELECT, which the policy checks.
+    """
     if not events:
         return 0
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS staging_learning_events (tenant_id text, season_id text, field_id text,"
+        " payload jsonb, payload_sha256 char(64), source_file text, line_no integer, dagster_run_id text)"
+        " ON COMMIT DELETE ROWS"
+    )
     with conn.cursor().copy(
-        "COPY learning_events (tenant_id, season_id, field_id, payload, payload_sha256, source_file, line_no,"
-        " dagster_run_id) FROM STDIN"
+        "COPY staging_learning_events (tenant_id, season_id, field_id, payload, payload_sha256, source_file,"
+        " line_no, dagster_run_id) FROM STDIN"
     ) as copy:
         for e in events:
-            copy.write_row(
-                (tenant, season, e.field_id, json.dumps(e.payload), e.payload_sha256, e.source, e.line_no, run_id)
-            )
+            payload = (e.canonical or canonical_json(e.payload)).decode()
+            copy.write_row((tenant, season, e.field_id, payload, e.payload_sha256, e.source, e.line_no, run_id))
+    conn.execute(
+        "INSERT INTO learning_events (tenant_id, season_id, field_id, payload, payload_sha256, source_file, line_no,"
+        " dagster_run_id) SELECT tenant_id, season_id, field_id, payload, payload_sha256, source_file, line_no,"
+        " dagster_run_id FROM staging_learning_events"
+    )
+    conn.execute("TRUNCATE staging_learning_events")
     return len(events)
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg
+
+from rai_assets.adapters.ledger.errors import VersionConflict, translate
 from rai_assets.adapters.ledger.resource import Conn
 from rai_assets.domain.lifecycle import ModelState, check_transition
 
 
-class ConcurrentTransitionError(RuntimeError):
+class ConcurrentTransitionError(VersionConflict):
     """Another transaction changed the model version since it was read (REG-4)."""
 
 
@@ -95,7 +98,8 @@ def get_champion(conn: Conn, tenant: str) -> ModelVersion | None:
 
 def create_draft(conn: Conn, tenant: str, season: str, snapshot_root: str, code_version: str, spec_sha256: str,
                  device: str, run_id: str) -> ModelVersion:
-    """Insert a DRAFT model version for the given inputs."""
+    """Insert a DRAFT model version for the given inputs (audited as ``lifecycle.create``)."""
+    conn.execute("SELECT set_config('rai.reason', %s, true)", (f"created by Dagster run {run_id}",))
     row = conn.execute(
         "INSERT INTO model_versions (tenant_id, season_id, snapshot_root, code_version, spec_sha256, device,"
         f" dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
@@ -103,23 +107,21 @@ def create_draft(conn: Conn, tenant: str, season: str, snapshot_root: str, code_
     ).fetchone()
     model = _row(row)
     assert model is not None
-    conn.execute(
-        "INSERT INTO model_state_history (model_id, tenant_id, from_state, to_state, reason, actor, dagster_run_id)"
-        " VALUES (%s, %s, NULL, 'DRAFT', 'created', 'rai-assets', %s)",
-        (model.model_id, tenant, run_id),
-    )
     return model
 
 
-def transition(conn: Conn, model: ModelVersion, target: ModelState, *, reason: str, actor: str = "rai-assets",
+def transition(conn: Conn, model: ModelVersion, target: ModelState, *, reason: str, actor: str | None = None,
                run_id: str = "", **fields: object) -> ModelVersion:
-    """Move ``model`` to ``target``, checking the FSM and the version it was read at.
+    """Move ``model`` to ``target``, checking the FSM and the version it was read at (REG-3, REG-4).
 
+    The database checks the same FSM, the promotion guards and the version again, and appends the
+    transition to the hash-chained audit log with ``reason``, the actor and the trace id (GOV-3).
     ``fields`` sets other columns in the same UPDATE (e.g. ``mlflow_version``, ``validation_mae``).
 
     Raises:
-        IllegalTransitionError: the FSM forbids ``model.state → target``.
+        IllegalTransitionError: the FSM forbids ``model.state → target`` (checked before the database).
         ConcurrentTransitionError: the row changed since ``model`` was read.
+        LedgerRefusal: the database refused (a guard, a role or immutability).
     """
     check_transition(model.state, target)
     allowed = {"mlflow_model_name", "mlflow_version", "mlflow_run_id", "validation_mae", "failure_reason",
@@ -128,21 +130,24 @@ def transition(conn: Conn, model: ModelVersion, target: ModelState, *, reason: s
     if unknown:
         raise ValueError(f"cannot set columns {sorted(unknown)} in a transition")
     sets = "".join(f", {name} = %s" for name in fields)
-    row = conn.execute(
-        f"UPDATE model_versions SET state = %s, state_version = state_version + 1, updated_at = now(){sets}"
-        f" WHERE model_id = %s AND state_version = %s RETURNING {_COLUMNS}",
-        (target.value, *fields.values(), model.model_id, model.state_version),
-    ).fetchone()
+    note = f"{reason} (Dagster run {run_id})" if run_id else reason
+    try:
+        with conn.transaction():
+            conn.execute("SELECT set_config('rai.reason', %s, true)", (note,))
+            if actor is not None:
+                conn.execute("SELECT set_config('rai.actor', %s, true)", (actor,))
+            row = conn.execute(
+                f"UPDATE model_versions SET state = %s, state_version = state_version + 1{sets}"
+                f" WHERE model_id = %s AND state_version = %s RETURNING {_COLUMNS}",
+                (target.value, *fields.values(), model.model_id, model.state_version),
+            ).fetchone()
+    except psycopg.Error as exc:
+        raise translate(exc) from exc
     if row is None:
         raise ConcurrentTransitionError(
             f"model version {model.model_id} changed since it was read at state_version {model.state_version}; "
             "re-read it and retry the transition"
         )
-    conn.execute(
-        "INSERT INTO model_state_history (model_id, tenant_id, from_state, to_state, reason, actor, dagster_run_id)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (model.model_id, model.tenant_id, model.state.value, target.value, reason, actor, run_id),
-    )
     new = _row(row)
     assert new is not None
     return new
@@ -166,9 +171,10 @@ def promote_bootstrap_champion(conn: Conn, model: ModelVersion, *, reason: str, 
 
 
 def state_history(conn: Conn, model_id: int) -> list[tuple[str | None, str, str]]:
-    """(from, to, reason) of every transition of ``model_id``, oldest first."""
+    """(from, to, reason) of every lifecycle event of ``model_id`` in the audit log, oldest first."""
     rows = conn.execute(
-        "SELECT from_state, to_state, reason FROM model_state_history WHERE model_id = %s ORDER BY history_id",
+        "SELECT before->>'state' AS from_state, after->>'state' AS to_state, reason FROM audit_log"
+        " WHERE model_id = %s AND action LIKE 'lifecycle.%%' ORDER BY seq",
         (model_id,),
     ).fetchall()
     return [(r["from_state"], r["to_state"], r["reason"]) for r in rows]

@@ -1,10 +1,22 @@
-"""The governance ledger resource: a Postgres database (embedded pgserver by default)."""
+"""The governance ledger resource: a Postgres database (embedded pgserver by default).
+
+Two kinds of connection (GOV-1, GOV-4):
+
+* the **owner** URL runs migrations (``RAI_LEDGER_OWNER_URL``; the embedded server's superuser);
+* the **application** URL is what the assets use (``RAI_LEDGER_URL``): the ``rai_app`` role — not
+  the owner, not superuser, no BYPASSRLS — so row-level security really applies to it.
+
+Governance commands connect as ``rai_manager`` / ``rai_admin`` / ``rai_agronomist`` the same way.
+Every transaction runs in one tenant's context (``rai.tenant_id``); with none set, tenant-owned
+tables return nothing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from threading import Lock
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from dagster import ConfigurableResource
@@ -18,38 +30,88 @@ _embedded_lock = Lock()
 
 Conn = psycopg.Connection[DictRow]
 
+APP_ROLE = "rai_app"
+ROLES = {"app": APP_ROLE, "agronomist": "rai_agronomist", "manager": "rai_manager", "admin": "rai_admin"}
+
+
+def with_user(url: str, user: str) -> str:
+    """``url`` with its user name replaced by ``user`` (password kept only if the user is unchanged)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    old_user = parts.username or ""
+    auth = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc and old_user == user else user
+    return urlunsplit((parts.scheme, f"{auth}@{host}", parts.path, parts.query, parts.fragment))
+
 
 class LedgerResource(ConfigurableResource):
     """Connections to the governance ledger.
 
-    ``database_url`` (env ``RAI_LEDGER_URL``) is a libpq URL of a real Postgres with pgvector;
-    when empty, the embedded pgserver under ``state_dir`` is started (or attached to) and used.
-    The schema is migrated to head on first use in each process.
+    ``database_url`` (env ``RAI_LEDGER_URL``) is the application role's libpq URL of a Postgres
+    with pgvector; ``owner_url`` (env ``RAI_LEDGER_OWNER_URL``) the migration owner's. When
+    ``database_url`` is empty, the embedded pgserver under ``state_dir`` is started (or attached
+    to): its superuser migrates and the assets connect as ``rai_app``. With an owner URL the
+    schema is migrated to head on first use in each process.
     """
 
     database_url: str = ""
+    owner_url: str = ""
     state_dir: str = ".rai"
 
-    def resolved_url(self) -> str:
-        """The libpq URL in use (starting the embedded server when no URL is configured)."""
+    def resolved_owner_url(self) -> str | None:
+        """The owner's URL, or None when migrations are not this process's business."""
+        if self.owner_url:
+            return self.owner_url
         if self.database_url:
-            return self.database_url
+            return None
         with _embedded_lock:
             if self.state_dir not in _embedded_urls:
                 _embedded_urls[self.state_dir] = start_embedded_postgres(self.state_dir)[0]
             return _embedded_urls[self.state_dir]
 
+    def resolved_url(self, role: str = "app") -> str:
+        """The libpq URL for ``role`` (``app``, ``agronomist``, ``manager``, ``admin``).
+
+        Raises:
+            ValueError: unknown role.
+        """
+        if role not in ROLES:
+            raise ValueError(f"unknown ledger role {role!r}; one of {sorted(ROLES)}")
+        owner = self.resolved_owner_url()
+        if owner is not None:
+            ensure_schema(owner)
+        base = self.database_url or owner
+        assert base is not None
+        return with_user(base, ROLES[role]) if role != "app" or not self.database_url else base
+
     @contextmanager
-    def connect(self, tenant: str | None = None) -> Iterator[Conn]:
+    def connect(self, tenant: str | None = None, *, role: str = "app", actor: str = "rai-assets",
+                trace_id: str = "") -> Iterator[Conn]:
         """One transaction on the ledger; commits on success, rolls back on error.
 
         Args:
-            tenant: when given, the transaction runs in that tenant's context
-                (``rai.tenant_id`` setting, the key of row-level security).
+            tenant: the tenant whose rows this transaction may see and write (``rai.tenant_id``).
+            role: the database role to connect as.
+            actor: who acts (recorded in the audit log with the database role).
+            trace_id: OpenTelemetry trace id, recorded in the audit log.
         """
-        url = self.resolved_url()
-        ensure_schema(url)
-        with psycopg.connect(url, row_factory=dict_row) as conn:
-            if tenant is not None:
-                conn.execute("SELECT set_config('rai.tenant_id', %s, true)", (tenant,))
+        with psycopg.connect(self.resolved_url(role), row_factory=dict_row) as conn:
+            conn.execute(
+                "SELECT set_config('rai.tenant_id', %s, true), set_config('rai.actor', %s, true),"
+                " set_config('rai.trace_id', %s, true)",
+                (tenant or "", actor, trace_id),
+            )
+            yield conn
+
+    @contextmanager
+    def connect_owner(self) -> Iterator[Conn]:
+        """A transaction as the schema owner (migrations, tests of the database's own guards).
+
+        Raises:
+            RuntimeError: no owner URL is configured.
+        """
+        owner = self.resolved_owner_url()
+        if owner is None:
+            raise RuntimeError("no ledger owner URL configured (RAI_LEDGER_OWNER_URL)")
+        ensure_schema(owner)
+        with psycopg.connect(owner, row_factory=dict_row) as conn:
             yield conn

@@ -14,4 +14,7 @@ def run_sql_file(name: str) -> None:
         FileNotFoundError: the SQL file does not exist.
     """
     sql = (resources_dir() / "migrations" / "ledger" / name).read_text(encoding="utf-8")
-    op.get_bind().exec_driver_sql(sql)
+    # The driver's own connection, without parameters: '%' in PL/pgSQL format() strings stays literal.
+    driver = op.get_bind().connection.driver_connection
+    assert driver is not None
+    driver.execute(sql)
