@@ -14,7 +14,7 @@ from rai_assets.assets.common import ASSET_GROUP, partition_context
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame
 from rai_assets.assets.partitions import tenant_season_partitions
-from rai_assets.assets.signed_reports import sign_and_store
+from rai_assets.assets.signed_reports import read_back_and_verify, sign_and_store
 from rai_assets.domain.bias import audit_bias, size_class
 from rai_assets.domain.features import target_vector
 from rai_assets.domain.model_spec import ModelSpec
@@ -65,9 +65,12 @@ def bias_audit(
     }
     doc, key = sign_and_store(object_store, signer, tenant=part.tenant, season=part.season, kind="bias-audits",
                               body=body)
+    verified, detail = read_back_and_verify(object_store, signer, key, doc.body_sha256)
     with ledger.connect(part.tenant) as conn:
         artifacts.record_bias_audit(conn, tenant=part.tenant, season=part.season, model_id=candidate.model_id,
                                     doc=doc, object_key=key, passed=audit.passed, run_id=part.run_id)
+        artifacts.record_integrity_check(conn, tenant=part.tenant, kind="bias_audit", sha256=doc.body_sha256,
+                                         object_key=key, verified=verified, detail=detail)
     return MaterializeResult(
         metadata={
             "verdict": "pass" if audit.passed else "fail",
@@ -77,5 +80,6 @@ def bias_audit(
             "signature": doc.signature,
             "object": MetadataValue.path(object_store.uri(key)),
             "model_id": candidate.model_id,
+            "signature_verified": verified,
         }
     )

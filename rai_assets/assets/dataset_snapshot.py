@@ -28,6 +28,7 @@ from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
 from rai_assets.assets.common import ASSET_GROUP, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.partitions import SEASON_DIMENSION, TENANT_DIMENSION, tenant_season_partitions
+from rai_assets.domain.profile import season_profile
 from rai_assets.domain.snapshot import build_snapshot
 
 SNAPSHOT_ASSET = "dataset_snapshot"
@@ -92,7 +93,8 @@ def dataset_snapshot(
         created = artifacts.record_snapshot(
             conn, tenant=part.tenant, season=part.season, merkle_root=snap.merkle_root, object_key=key,
             row_count=snap.row_count, source_seasons=earlier, validation_passed=outcome.success,
-            validation_summary=outcome.to_dict(), run_id=part.run_id,
+            validation_summary=outcome.to_dict(),
+            profile=season_profile(snap.frame, part.spec.numeric_features), run_id=part.run_id,
         )
     yield MaterializeResult(
         metadata={

@@ -7,19 +7,21 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from rai_assets.adapters.ledger import artifacts
 from rai_assets.adapters.ledger import models as model_store
+from rai_assets.adapters.ledger.profiles import nearest_seasons
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
-from rai_assets.assets.common import ASSET_GROUP, partition_context
+from rai_assets.assets.common import ASSET_GROUP, markdown_table, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame, snapshot_frame, trained_on
 from rai_assets.assets.partitions import tenant_season_partitions
-from rai_assets.assets.signed_reports import sign_and_store
+from rai_assets.assets.signed_reports import read_back_and_verify, sign_and_store
 from rai_assets.domain.drift import assess_drift, drift_table_markdown
 from rai_assets.domain.evaluation import regression_metrics
 from rai_assets.domain.features import target_vector
+from rai_assets.domain.profile import season_profile
 
 NO_REFERENCE = "no_reference"
 
@@ -46,22 +48,31 @@ def drift_report(
     spec = part.spec
     with ledger.connect(part.tenant) as conn:
         champion = model_store.get_champion(conn, part.tenant)
+        baseline = model_store.drift_baseline(conn, part.tenant)
+    reference_model = baseline or champion
     body: dict[str, Any] = {
         "kind": "drift_report", "tenant": part.tenant, "season": part.season, "spec": spec.spec_id,
         "thresholds": {"psi_actionable": spec.drift.psi_actionable, "psi_warning": spec.drift.psi_warning,
                        "alpha": spec.drift.alpha, "min_sample": spec.drift.min_sample,
                        "mae_degradation_ratio": spec.drift.mae_degradation_ratio},
     }
-    table, max_psi = "", None
+    table, max_psi, analogs = "", None, []
+    current = season_frame(ledger, part.tenant, part.season, spec)
+    if not current.empty:
+        with ledger.connect(part.tenant) as conn:
+            analogs = nearest_seasons(conn, part.tenant, season_profile(current, spec.numeric_features),
+                                      exclude=part.season)
+    body["analog_seasons"] = [{"season": a.season_id, "distance": round(a.distance, 6), "n_events": a.n_events}
+                              for a in analogs]
     if champion is None or champion.mlflow_version is None:
         verdict, reasons = NO_REFERENCE, ["the tenant has no champion: there is no reference to compare with"]
-    elif trained_on(ledger, champion, part.season):
+    elif reference_model is None or trained_on(ledger, reference_model, part.season):
         verdict = NO_REFERENCE
-        reasons = [f"the champion (model {champion.model_id}) was trained on {part.season}; a season is only "
-                   "compared with a reference it was not part of (DRIFT-4)"]
+        reasons = [f"the reference model was trained on {part.season}; a season is only compared with a "
+                   "reference it was not part of (DRIFT-4)"]
     else:
-        current = season_frame(ledger, part.tenant, part.season, spec)
-        reference = snapshot_frame(ledger, object_store, part.tenant, champion.season_id, champion.snapshot_root)
+        reference = snapshot_frame(ledger, object_store, part.tenant, reference_model.season_id,
+                                   reference_model.snapshot_root)
         mae_current = regression_metrics(
             target_vector(current, spec), model_predictions(mlflow_registry, champion, current, spec)).mae
         assessment = assess_drift(
@@ -70,18 +81,25 @@ def drift_report(
         )
         verdict, reasons, max_psi = assessment.verdict, list(assessment.reasons), assessment.max_psi
         table = drift_table_markdown(assessment)
-        body["reference"] = {"model_id": champion.model_id, "mlflow_version": champion.mlflow_version,
-                             "snapshot_root": champion.snapshot_root, "trained_for_season": champion.season_id}
+        body["reference"] = {"model_id": reference_model.model_id, "mlflow_version": reference_model.mlflow_version,
+                             "snapshot_root": reference_model.snapshot_root,
+                             "trained_for_season": reference_model.season_id,
+                             "source": "baseline reset" if baseline is not None else "champion",
+                             "champion_model_id": champion.model_id}
         body["assessment"] = assessment.to_dict()
     body["verdict"], body["reasons"] = verdict, reasons
     doc, key = sign_and_store(object_store, signer, tenant=part.tenant, season=part.season, kind="drift-reports",
                               body=body)
+    verified, detail = read_back_and_verify(object_store, signer, key, doc.body_sha256)
     with ledger.connect(part.tenant) as conn:
         artifacts.record_drift_report(
             conn, tenant=part.tenant, season=part.season,
-            reference_model_id=champion.model_id if champion is not None and verdict != NO_REFERENCE else None,
+            reference_model_id=reference_model.model_id if reference_model is not None and verdict != NO_REFERENCE
+            else None,
             doc=doc, object_key=key, verdict=verdict, max_psi=max_psi, run_id=part.run_id,
         )
+        artifacts.record_integrity_check(conn, tenant=part.tenant, kind="drift_report", sha256=doc.body_sha256,
+                                         object_key=key, verified=verified, detail=detail)
     return MaterializeResult(
         metadata={
             "verdict": verdict,
@@ -92,6 +110,10 @@ def drift_report(
             "reference_model": MetadataValue.url(mlflow_registry.model_version_url(
                 part.tenant, champion.mlflow_version)) if champion is not None and champion.mlflow_version
             and verdict != NO_REFERENCE else MetadataValue.null(),
+            "analog_seasons": MetadataValue.md(markdown_table(
+                ["season", "profile distance (L2)", "events"],
+                [[a.season_id, f"{a.distance:.3f}", a.n_events] for a in analogs]) if analogs else "none yet"),
+            "signature_verified": verified,
             "sha256": doc.body_sha256,
             "signature": doc.signature,
             "object": MetadataValue.path(object_store.uri(key)),

@@ -6,12 +6,14 @@ import json
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from rai_assets.adapters.ledger import events as event_store
+from rai_assets.adapters.ledger.profiles import upsert_season_profile
 from rai_assets.adapters.ledger.resource import LedgerResource
-from rai_assets.adapters.ledger.tenants import UnknownTenantError, get_tenant
+from rai_assets.adapters.ledger.tenants import Tenant, UnknownTenantError, get_tenant
 from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
-from rai_assets.assets.common import ASSET_GROUP, markdown_table
+from rai_assets.assets.common import ASSET_GROUP, markdown_table, spec_by_id
 from rai_assets.assets.partitions import partition_ids, tenant_season_partitions
 from rai_assets.domain.contract import reader_for_major
+from rai_assets.domain.features import events_frame
 from rai_assets.domain.ingestion import (
     DATA_SUFFIX,
     MANIFEST_SUFFIX,
@@ -20,6 +22,7 @@ from rai_assets.domain.ingestion import (
     deduplicate,
     process_batch,
 )
+from rai_assets.domain.profile import season_profile
 from rai_assets.resource_files import resources_dir
 
 CONTRACT = "learning-event"
@@ -59,9 +62,10 @@ def learning_events(
 
     with ledger.connect(tenant) as conn:
         try:
-            public_key: str | None = get_tenant(conn, tenant).public_key
+            registered: Tenant | None = get_tenant(conn, tenant)
         except UnknownTenantError:
-            public_key = None
+            registered = None
+        public_key = registered.public_key if registered else None
         for data_key in data_keys:
             manifest_key = data_key[: -len(DATA_SUFFIX)] + MANIFEST_SUFFIX
             batch = process_batch(
@@ -90,6 +94,10 @@ def learning_events(
                                                    context.run_id)
         total = event_store.count_events(conn, tenant, season)
         dead_total = event_store.count_dead_letters(conn, tenant, season)
+        if registered is not None and total:
+            spec = spec_by_id(registered.model_spec)
+            season_events = events_frame(event_store.load_events(conn, tenant, [season]), spec)
+            upsert_season_profile(conn, tenant, season, season_profile(season_events, spec.numeric_features), total)
 
     if public_key is None:
         context.log.error(f"tenant {tenant!r} is not registered: all {len(outcome.dead_letters)} lines dead-lettered")

@@ -2,6 +2,7 @@
 
 
 import time
+from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from opentelemetry import trace
@@ -60,6 +61,7 @@ def trained_model(
         if model.state is ModelState.DRAFT:
             model = model_store.transition(conn, model, ModelState.TRAINING, reason="training started",
                                            run_id=part.run_id)
+    started_at = datetime.now(UTC)
     try:
         with tracer.start_as_current_span("train") as span:
             trace_id = format(span.get_span_context().trace_id, "032x")
@@ -86,8 +88,14 @@ def trained_model(
             model_store.transition(conn, model_store.get_model(conn, model.model_id), ModelState.FAILED,
                                    reason=f"training failed: {exc}"[:500], run_id=part.run_id,
                                    failure_reason=repr(exc)[:2000])
+            artifacts.record_training_run(conn, tenant=part.tenant, model_id=model.model_id, run_id=part.run_id,
+                                          device=device, gpu_count=int(device == "cuda"), started_at=started_at,
+                                          finished_at=datetime.now(UTC), succeeded=False)
         raise
     with ledger.connect(part.tenant) as conn:
+        artifacts.record_training_run(conn, tenant=part.tenant, model_id=model.model_id, run_id=part.run_id,
+                                      device=device, gpu_count=int(device == "cuda"), started_at=started_at,
+                                      finished_at=datetime.now(UTC), succeeded=True)
         model = model_store.transition(
             conn, model, ModelState.VALIDATED, reason="trained and registered", run_id=part.run_id,
             mlflow_model_name=mlflow_registry.model_name(part.tenant), mlflow_version=mlflow_version,

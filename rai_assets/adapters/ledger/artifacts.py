@@ -9,19 +9,22 @@ from psycopg.types.json import Jsonb
 
 from rai_assets.adapters.ledger.resource import Conn
 from rai_assets.domain.canonical import canonical_json, sha256_hex
+from rai_assets.domain.profile import vector_literal
 from rai_assets.domain.signing_envelope import SignedDocument
 
 
 def record_snapshot(conn: Conn, *, tenant: str, season: str, merkle_root: str, object_key: str, row_count: int,
                     source_seasons: Sequence[str], validation_passed: bool, validation_summary: dict[str, Any],
-                    run_id: str) -> bool:
-    """Record a dataset snapshot (write-once: a repeat of the same root is a no-op). True if new."""
+                    profile: Sequence[float], run_id: str) -> bool:
+    """Record a dataset snapshot with its profile vector (SNAP-4); write-once: a repeat of the same
+    root is a no-op (SNAP-2). Returns True when new."""
     cur = conn.execute(
         "INSERT INTO dataset_snapshots (tenant_id, season_id, merkle_root, object_key, row_count, source_seasons,"
-        " validation_passed, validation_summary, dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " validation_passed, validation_summary, profile, dagster_run_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s)"
         " ON CONFLICT (tenant_id, season_id, merkle_root) DO NOTHING",
         (tenant, season, merkle_root, object_key, row_count, list(source_seasons), validation_passed,
-         Jsonb(validation_summary), run_id),
+         Jsonb(validation_summary), vector_literal(profile), run_id),
     )
     return cur.rowcount == 1
 
@@ -116,3 +119,24 @@ def replace_forecasts(conn: Conn, *, tenant: str, season: str, model_id: int, ro
         )
     return len(predictions)
 
+
+
+def record_integrity_check(conn: Conn, *, tenant: str, kind: str, sha256: str, object_key: str, verified: bool,
+                           detail: str) -> None:
+    """Record that a stored artifact was read back and its digest and signature checked (REG-5 gate)."""
+    conn.execute(
+        "INSERT INTO integrity_checks (tenant_id, artifact_kind, artifact_sha256, object_key, verified, detail)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (tenant, kind, sha256, object_key, verified, detail),
+    )
+
+
+def record_training_run(conn: Conn, *, tenant: str, model_id: int, run_id: str, device: str, gpu_count: int,
+                        started_at: Any, finished_at: Any, succeeded: bool) -> None:
+    """Record one training run (its duration and device feed the GPU-hour quota, RET-6)."""
+    conn.execute(
+        "INSERT INTO training_runs (tenant_id, model_id, dagster_run_id, device, gpu_count, started_at, finished_at,"
+        " status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (tenant, model_id, run_id, device, gpu_count, started_at, finished_at,
+         "succeeded" if succeeded else "failed"),
+    )

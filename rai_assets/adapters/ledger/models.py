@@ -186,3 +186,13 @@ def record_validation_mae(conn: Conn, model_id: int, mae: float) -> None:
         "UPDATE model_versions SET validation_mae = %s WHERE model_id = %s AND validation_mae IS NULL",
         (mae, model_id),
     )
+
+
+def drift_baseline(conn: Conn, tenant: str) -> ModelVersion | None:
+    """The model whose training snapshot an admin made the tenant's drift reference (latest reset), if any."""
+    row = conn.execute(
+        f"SELECT {', '.join('m.' + c.strip() for c in _COLUMNS.split(','))} FROM drift_baselines b"
+        " JOIN model_versions m USING (model_id) WHERE b.tenant_id = %s ORDER BY b.baseline_id DESC LIMIT 1",
+        (tenant,),
+    ).fetchone()
+    return _row(row)
