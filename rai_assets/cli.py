@@ -201,5 +201,145 @@ def season_register(season_id: str, ordinal: int | None) -> None:
         _stop_owned(pid)
 
 
+@main.group()
+def governance() -> None:
+    """Governance actions on a tenant's model versions (audited; GOV-3, GOV-4)."""
+
+
+def _governance_options(default_role: str):  # type: ignore[no-untyped-def]
+    def wrap(fn):  # type: ignore[no-untyped-def]
+        for option in reversed([
+            click.option("--tenant", required=True),
+            click.option("--version", "version", type=int, required=True, help="MLflow model version."),
+            click.option("--actor", required=True, help="Who takes the decision (recorded)."),
+            click.option("--reason", required=True),
+            click.option("--role", type=click.Choice(["manager", "admin"]), default=default_role, show_default=True,
+                         help="Database role to act as (GOV-4)."),
+        ]):
+            fn = option(fn)
+        return fn
+    return wrap
+
+
+def _run_governance(action: str, tenant: str, version: int, actor: str, reason: str, role: str) -> None:
+    from rai_assets.adapters.ledger.errors import LedgerRefusal
+    from rai_assets.definitions import resolved_stores
+    from rai_assets.governance import actions
+
+    _url, pid = _owned_ledger()
+    try:
+        stores = resolved_stores()
+        common = {"tenant": tenant, "version": version, "actor": actor, "reason": reason, "role": role}
+        try:
+            if action == "rollback":
+                result = actions.rollback(stores.ledger, stores.mlflow_registry, tenant=tenant, version=version,
+                                          actor=actor, reason=reason, role=role)
+            elif action == "approve":
+                result = actions.approve(stores.ledger, tenant=tenant, version=version, actor=actor, reason=reason,
+                                         role=role)
+            elif action == "reject":
+                result = actions.reject(stores.ledger, tenant=tenant, version=version, actor=actor, reason=reason,
+                                        role=role)
+            else:
+                result = actions.baseline_reset(stores.ledger, tenant=tenant, version=version, actor=actor,
+                                                reason=reason, role=role)
+        except (actions.GovernanceError, LedgerRefusal) as exc:
+            raise click.ClickException(f"{action} refused for {common}: {exc}") from exc
+        click.echo(f"{result.action}: {result.tenant} v{result.mlflow_version} {result.before} → {result.after} "
+                   f"(audit seq {result.audit_seq})")
+    finally:
+        _stop_owned(pid)
+
+
+@governance.command("approve")
+@_governance_options("manager")
+def governance_approve(tenant: str, version: int, actor: str, reason: str, role: str) -> None:
+    """QUARANTINED → VALIDATED, or VALIDATED → SHADOW (needs a passed, verified bias audit)."""
+    _run_governance("approve", tenant, version, actor, reason, role)
+
+
+@governance.command("reject")
+@_governance_options("manager")
+def governance_reject(tenant: str, version: int, actor: str, reason: str, role: str) -> None:
+    """VALIDATED / SHADOW / CANARY / QUARANTINED → DEPRECATED."""
+    _run_governance("reject", tenant, version, actor, reason, role)
+
+
+@governance.command("rollback")
+@_governance_options("admin")
+def governance_rollback(tenant: str, version: int, actor: str, reason: str, role: str) -> None:
+    """Restore a previous champion (the current one is deprecated); MLflow's alias follows."""
+    _run_governance("rollback", tenant, version, actor, reason, role)
+
+
+@governance.command("baseline-reset")
+@_governance_options("admin")
+def governance_baseline_reset(tenant: str, version: int, actor: str, reason: str, role: str) -> None:
+    """Make the version's training snapshot the tenant's drift reference."""
+    _run_governance("baseline-reset", tenant, version, actor, reason, role)
+
+
+@governance.command("reconcile")
+@click.option("--tenant", required=True)
+def governance_reconcile(tenant: str) -> None:
+    """Repair MLflow's champion alias from the ledger (the source of truth)."""
+    from rai_assets.definitions import resolved_stores
+    from rai_assets.governance.actions import reconcile_champion_alias
+
+    _url, pid = _owned_ledger()
+    try:
+        stores = resolved_stores()
+        click.echo(reconcile_champion_alias(stores.ledger, stores.mlflow_registry, tenant))
+    finally:
+        _stop_owned(pid)
+
+
+@governance.command("retention")
+@click.option("--tenant", "tenants", multiple=True, required=True)
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+def governance_retention(tenants: tuple[str, ...], dry_run: bool) -> None:
+    """Apply model-version retention (REG-7) now."""
+    from rai_assets.definitions import resolved_stores
+    from rai_assets.governance.retention import apply_retention
+
+    _url, pid = _owned_ledger()
+    try:
+        stores = resolved_stores()
+        for tenant in tenants:
+            plan = apply_retention(stores.ledger, stores.mlflow_registry, tenant, dry_run=dry_run)
+            for d in plan:
+                click.echo(f"{tenant}: {'would delete' if dry_run else 'deleted'} model {d.model_id} "
+                           f"(MLflow v{d.mlflow_version}, {d.state}): {d.reason}")
+            if not plan:
+                click.echo(f"{tenant}: nothing to collect")
+    finally:
+        _stop_owned(pid)
+
+
+@main.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@click.option("--tenant", required=True)
+def audit_verify(tenant: str) -> None:
+    """Verify the tenant's audit chain; exit 1 and list the breaks if it does not verify."""
+    from rai_assets.adapters.ledger.audit import verify_chain
+
+    _url, pid = _owned_ledger()
+    try:
+        with _ledger().connect(tenant, role="admin") as conn:
+            result = verify_chain(conn, tenant)
+    finally:
+        _stop_owned(pid)
+    if result.ok:
+        click.echo(f"{tenant}: audit chain of {result.entries} entries verifies")
+        return
+    for problem in result.problems:
+        click.echo(f"{tenant}: {problem}", err=True)
+    sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
@@ -33,6 +34,7 @@ from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.partitions import tenant_season_partitions
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.assets.yield_forecasts import yield_forecasts
+from rai_assets.governance.jobs import governance_job, retention_job, retention_schedule
 
 TENANT_SEASON_JOB = "tenant_season_job"
 
@@ -74,6 +76,22 @@ def build_resources(resolve_env: bool = False) -> dict[str, object]:
     }
 
 
+class Stores(NamedTuple):
+    """The resources as typed values, for code outside a Dagster run (CLI, demo)."""
+
+    ledger: LedgerResource
+    object_store: ObjectStoreResource
+    mlflow_registry: MlflowRegistryResource
+    signer: SignerResource
+
+
+def resolved_stores() -> Stores:
+    """The resources configured from the environment's current values."""
+    r = build_resources(resolve_env=True)
+    stores = Stores(r["ledger"], r["object_store"], r["mlflow_registry"], r["signer"])  # type: ignore[arg-type]
+    return stores
+
+
 tenant_season_job = define_asset_job(
     TENANT_SEASON_JOB,
     selection=AssetSelection.groups(ASSET_GROUP),
@@ -88,7 +106,8 @@ ALL_ASSETS = [learning_events, dataset_snapshot, trained_model, model_evaluation
 
 def build_definitions(resources: dict[str, object]) -> Definitions:
     """The code location's definitions bound to ``resources`` (tests bind temporary stores)."""
-    return Definitions(assets=ALL_ASSETS, jobs=[tenant_season_job], resources=resources)
+    return Definitions(assets=ALL_ASSETS, jobs=[tenant_season_job, governance_job, retention_job],
+                       schedules=[retention_schedule], resources=resources)
 
 
 defs = build_definitions(build_resources())

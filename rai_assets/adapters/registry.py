@@ -126,6 +126,17 @@ class MlflowRegistryResource(ConfigurableResource):
         """Point the tenant's ``champion`` alias at ``version`` (the ledger decided; MLflow follows)."""
         self.client().set_registered_model_alias(self.model_name(tenant), CHAMPION_ALIAS, str(version))
 
+    def delete_champion_alias(self, tenant: str) -> None:
+        """Remove the tenant's ``champion`` alias (the ledger has no champion)."""
+        self.client().delete_registered_model_alias(self.model_name(tenant), CHAMPION_ALIAS)
+
+    def delete_model_version(self, tenant: str, version: int, run_id: str | None) -> None:
+        """Delete a model version from the registry and its run (retention, REG-7)."""
+        client = self.client()
+        client.delete_model_version(self.model_name(tenant), str(version))
+        if run_id:
+            client.delete_run(run_id)
+
     def champion_version(self, tenant: str) -> int | None:
         """The version the ``champion`` alias points at, or None."""
         from mlflow.exceptions import MlflowException

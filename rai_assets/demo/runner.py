@@ -106,12 +106,10 @@ def run_demo(
     ``RAI_LEDGER_URL`` etc. must already be set (the CLI starts the embedded ledger first).
     Returns the per-partition runs and the per-tenant summaries.
     """
-    from rai_assets.definitions import TENANT_SEASON_JOB, build_resources, defs
+    from rai_assets.definitions import TENANT_SEASON_JOB, defs, resolved_stores
 
-    resources = build_resources(resolve_env=True)
-    ledger = resources["ledger"]
-    store = resources["object_store"]
-    assert isinstance(ledger, LedgerResource) and isinstance(store, ObjectStoreResource)
+    stores = resolved_stores()
+    ledger, store = stores.ledger, stores.object_store
 
     panel = load_panel()
     panel = panel[panel["tenant"].isin(sorted(panel["tenant"].unique())[:max_tenants])

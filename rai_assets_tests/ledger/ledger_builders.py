@@ -26,7 +26,7 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from rai_assets.adapters.ledger import artifacts, models
+from rai_assets.adapters.ledger import models
 from rai_assets.adapters.ledger.embedded import LEDGER_DATABASE
 from rai_assets.adapters.ledger.models import ModelVersion
 from rai_assets.adapters.ledger.resource import Conn, LedgerResource
@@ -157,15 +157,87 @@ def signed_doc(body: dict[str, Any]) -> SignedDocument:
 
 def add_bias_audit(conn: Conn, tenant: str, model_id: int, *, passed: bool = True, verified: bool = True,
                    season: str = SEASON) -> str:
-    """Record a signed bias audit of ``model_id`` and an integrity check of it; returns its digest (REG-5)."""
+    """Record a signed bias audit of ``model_id`` and an integrity check of it; returns its digest (REG-5).
+
+    Plain INSERTs (checked by the row-level policy), as the ``bias_audit`` asset's ledger writes.
+    """
     doc = signed_doc({"model_id": model_id, "passed": passed, "nonce": uuid.uuid4().hex})
     key = f"{tenant}/bias/{doc.body_sha256}.json"
-    artifacts.record_bias_audit(conn, tenant=tenant, season=season, model_id=model_id, doc=doc, object_key=key,
-                                passed=passed, run_id="run-bias")
-    artifacts.record_integrity_check(conn, tenant=tenant, kind="bias_audit", sha256=doc.body_sha256, object_key=key,
-                                     verified=verified, detail="digest and signature checked" if verified
-                                     else "signature did not verify")
+    conn.execute(
+        "INSERT INTO bias_audits (tenant_id, season_id, model_id, body_sha256, signature, signer_public_key,"
+        " object_key, passed, body) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (tenant, season, model_id, doc.body_sha256, doc.signature, doc.signer_public_key, key, passed,
+         Jsonb(doc.body)),
+    )
+    conn.execute(
+        "INSERT INTO integrity_checks (tenant_id, artifact_kind, artifact_sha256, object_key, verified, detail)"
+        " VALUES (%s, 'bias_audit', %s, %s, %s, %s)",
+        (tenant, doc.body_sha256, key, verified, "digest and signature checked" if verified else "bad signature"),
+    )
     return doc.body_sha256
+
+
+def add_drift_report(conn: Conn, tenant: str, model_id: int | None, *, season: str = SEASON) -> str:
+    """Record a signed drift report; returns its digest (DRIFT-3)."""
+    doc = signed_doc({"tenant": tenant, "verdict": "no_drift", "nonce": uuid.uuid4().hex})
+    conn.execute(
+        "INSERT INTO drift_reports (tenant_id, season_id, reference_model_id, body_sha256, signature,"
+        " signer_public_key, object_key, verdict, max_psi, body) VALUES (%s, %s, %s, %s, %s, %s, %s, 'no_drift',"
+        " 0.01, %s)",
+        (tenant, season, model_id, doc.body_sha256, doc.signature, doc.signer_public_key,
+         f"{tenant}/drift/{doc.body_sha256}.json", Jsonb(doc.body)),
+    )
+    return doc.body_sha256
+
+
+def populate_tenant(ledger: LedgerResource, tenant: str, *, season: str = SEASON) -> dict[str, Any]:
+    """Give ``tenant`` rows in every tenant-owned table (as the roles that write them); returns keys.
+
+    Returns ``{"root", "model_id", "fields"}``: the snapshot root, a model version (TRAINING, with a
+    set mlflow version, run id and validation MAE) and the learning events' field ids.
+    """
+    root = setup_tenant(ledger, tenant, season=season)
+    fields = [f"{tenant}-f1", f"{tenant}-f2"]
+    with ledger.connect(tenant, actor="populate", trace_id=f"trace-{tenant}") as conn:
+        for field in fields:
+            insert_learning_event(conn, tenant, field, season=season)
+        conn.execute(
+            "INSERT INTO dead_letters (tenant_id, season_id, source_file, line_no, reason, raw_payload, raw_sha256)"
+            " VALUES (%s, %s, %s, 7, 'bad signature', '{}', %s)",
+            (tenant, season, f"{tenant}/batch.jsonl", sha("{}")),
+        )
+        model = new_draft(conn, tenant, root, season=season)
+        model = models.transition(conn, model, S.TRAINING, reason="train", mlflow_version=3,
+                                  mlflow_run_id=f"run-{tenant}", mlflow_model_name=f"rice-{tenant}")
+        conn.execute("UPDATE model_versions SET validation_mae = 321.5 WHERE model_id = %s", (model.model_id,))
+        add_bias_audit(conn, tenant, model.model_id, season=season)
+        add_drift_report(conn, tenant, model.model_id, season=season)
+        body = {"model_id": model.model_id, "mae": 321.5}
+        conn.execute(
+            "INSERT INTO model_evaluations (tenant_id, season_id, model_id, body, body_sha256)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (tenant, season, model.model_id, Jsonb(body), sha(repr(body))),
+        )
+        conn.execute(
+            "INSERT INTO yield_forecasts (tenant_id, season_id, field_id, model_id, predicted_yield_kg_ha)"
+            " VALUES (%s, %s, %s, %s, 4321.0)",
+            (tenant, season, fields[0], model.model_id),
+        )
+        conn.execute(
+            "INSERT INTO training_runs (tenant_id, model_id, dagster_run_id, device, started_at, finished_at, status)"
+            " VALUES (%s, %s, 'run-train', 'cpu', now() - interval '1 minute', now(), 'succeeded')",
+            (tenant, model.model_id),
+        )
+        conn.execute(
+            "INSERT INTO season_profiles (tenant_id, season_id, n_events, profile) VALUES (%s, %s, 2, %s::vector)",
+            (tenant, season, ZERO_VECTOR),
+        )
+    with ledger.connect(tenant, role="admin", actor="admin-user") as conn:
+        conn.execute(
+            "INSERT INTO drift_baselines (tenant_id, model_id, actor, reason) VALUES (%s, %s, 'admin-user', 'reset')",
+            (tenant, model.model_id),
+        )
+    return {"root": root, "model_id": model.model_id, "fields": fields}
 
 
 def walk(conn: Conn, model: ModelVersion, path: tuple[ModelState, ...], *, reason: str = "test walk",

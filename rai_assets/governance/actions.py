@@ -1,0 +1,147 @@
+"""Governance actions: approve, reject, rollback, baseline reset (GOV-3, GOV-4, REG-3, RET-8).
+
+Each action runs as the database role of the actor's role (``manager`` or ``admin``), so the
+ledger's grants and triggers check it a second time; each is appended to the tenant's
+hash-chained audit log with actor, role, before/after state and reason. MLflow's ``champion``
+alias follows the ledger (:func:`reconcile_champion_alias`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rai_assets.adapters.ledger import audit
+from rai_assets.adapters.ledger import models as model_store
+from rai_assets.adapters.ledger.resource import Conn, LedgerResource
+from rai_assets.adapters.registry import MlflowRegistryResource
+from rai_assets.domain.lifecycle import ModelState
+
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    "approve": frozenset({"manager", "admin"}),
+    "reject": frozenset({"manager", "admin"}),
+    "rollback": frozenset({"admin"}),
+    "baseline-reset": frozenset({"admin"}),
+}
+
+
+class GovernanceError(ValueError):
+    """A governance action that cannot apply (wrong role, wrong state, unknown version); says why."""
+
+
+@dataclass(frozen=True)
+class GovernanceResult:
+    """What an action did."""
+
+    action: str
+    tenant: str
+    model_id: int
+    mlflow_version: int | None
+    before: str
+    after: str
+    audit_seq: int
+
+
+def _model_by_version(conn: Conn, tenant: str, version: int) -> model_store.ModelVersion:
+    row = conn.execute(
+        "SELECT model_id FROM model_versions WHERE tenant_id = %s AND mlflow_version = %s", (tenant, version)
+    ).fetchone()
+    if row is None:
+        raise GovernanceError(f"tenant {tenant!r} has no model version {version} in the ledger")
+    return model_store.get_model(conn, int(row["model_id"]))
+
+
+def _check_role(action: str, role: str) -> None:
+    allowed = ACTION_ROLES[action]
+    if role not in allowed:
+        raise GovernanceError(f"{action} needs role {' or '.join(sorted(allowed))}; {role!r} may not (GOV-4)")
+
+
+def _apply(ledger: LedgerResource, action: str, *, tenant: str, version: int, actor: str, reason: str, role: str,
+           target_for: dict[ModelState, ModelState]) -> GovernanceResult:
+    _check_role(action, role)
+    if not reason.strip():
+        raise GovernanceError("a governance action needs a reason")
+    with ledger.connect(tenant, role=role, actor=actor) as conn:
+        model = _model_by_version(conn, tenant, version)
+        target = target_for.get(model.state)
+        if target is None:
+            raise GovernanceError(
+                f"{action} applies to versions in {sorted(s.value for s in target_for)}; "
+                f"version {version} of {tenant} is {model.state}"
+            )
+        moved = model_store.transition(conn, model, target, reason=f"{action}: {reason}", actor=actor)
+        seq = audit.append(conn, tenant=tenant, action=f"governance.{action}", actor=actor, reason=reason,
+                           model_id=model.model_id, before={"state": model.state.value},
+                           after={"state": moved.state.value})
+    return GovernanceResult(action, tenant, model.model_id, version, model.state.value, moved.state.value, seq)
+
+
+def approve(ledger: LedgerResource, *, tenant: str, version: int, actor: str, reason: str, role: str = "manager"
+            ) -> GovernanceResult:
+    """Approve a version: QUARANTINED → VALIDATED (review cleared) or VALIDATED → SHADOW (the gated path;
+    the ledger requires a passed, verified bias audit — REG-5)."""
+    return _apply(ledger, "approve", tenant=tenant, version=version, actor=actor, reason=reason, role=role,
+                  target_for={ModelState.QUARANTINED: ModelState.VALIDATED,
+                              ModelState.VALIDATED: ModelState.SHADOW})
+
+
+def reject(ledger: LedgerResource, *, tenant: str, version: int, actor: str, reason: str, role: str = "manager"
+           ) -> GovernanceResult:
+    """Reject a candidate: VALIDATED / SHADOW / CANARY / QUARANTINED → DEPRECATED."""
+    return _apply(ledger, "reject", tenant=tenant, version=version, actor=actor, reason=reason, role=role,
+                  target_for={s: ModelState.DEPRECATED for s in (ModelState.VALIDATED, ModelState.SHADOW,
+                                                                 ModelState.CANARY, ModelState.QUARANTINED)})
+
+
+def rollback(ledger: LedgerResource, registry: MlflowRegistryResource, *, tenant: str, version: int, actor: str,
+             reason: str, role: str = "admin") -> GovernanceResult:
+    """Force a rollback to a previous champion (DEPRECATED → CHAMPION); the current champion is
+    deprecated in the same transaction by the ledger, and the MLflow alias follows."""
+    _check_role("rollback", role)
+    with ledger.connect(tenant, role=role) as conn:
+        model = _model_by_version(conn, tenant, version)
+        was_champion = conn.execute(
+            "SELECT 1 FROM audit_log WHERE tenant_id = %s AND model_id = %s AND after->>'state' = 'CHAMPION'",
+            (tenant, model.model_id),
+        ).fetchone()
+    if was_champion is None:
+        raise GovernanceError(f"version {version} of {tenant} was never champion; a rollback restores a previous one")
+    result = _apply(ledger, "rollback", tenant=tenant, version=version, actor=actor, reason=reason, role=role,
+                    target_for={ModelState.DEPRECATED: ModelState.CHAMPION})
+    reconcile_champion_alias(ledger, registry, tenant)
+    return result
+
+
+def baseline_reset(ledger: LedgerResource, *, tenant: str, version: int, actor: str, reason: str,
+                   role: str = "admin") -> GovernanceResult:
+    """Make version ``version``'s training snapshot the tenant's drift reference from now on."""
+    _check_role("baseline-reset", role)
+    if not reason.strip():
+        raise GovernanceError("a governance action needs a reason")
+    with ledger.connect(tenant, role=role, actor=actor) as conn:
+        model = _model_by_version(conn, tenant, version)
+        conn.execute("INSERT INTO drift_baselines (tenant_id, model_id, actor, reason) VALUES (%s, %s, %s, %s)",
+                     (tenant, model.model_id, actor, reason))
+        seq = audit.append(conn, tenant=tenant, action="governance.baseline-reset", actor=actor, reason=reason,
+                           model_id=model.model_id, after={"drift_reference_snapshot": model.snapshot_root})
+    return GovernanceResult("baseline-reset", tenant, model.model_id, version, model.state.value,
+                            model.state.value, seq)
+
+
+def reconcile_champion_alias(ledger: LedgerResource, registry: MlflowRegistryResource, tenant: str) -> str:
+    """Make MLflow's ``champion`` alias point where the ledger's champion is (the ledger is the truth).
+
+    Returns:
+        A sentence saying what was done.
+    """
+    with ledger.connect(tenant) as conn:
+        champion = model_store.get_champion(conn, tenant)
+    current = registry.champion_version(tenant)
+    wanted = champion.mlflow_version if champion is not None else None
+    if current == wanted:
+        return f"{tenant}: MLflow alias already follows the ledger (champion v{wanted})"
+    if wanted is None:
+        registry.delete_champion_alias(tenant)
+        return f"{tenant}: removed the MLflow champion alias (v{current}); the ledger has no champion"
+    registry.set_champion_alias(tenant, wanted)
+    return f"{tenant}: MLflow champion alias moved from v{current} to v{wanted} to follow the ledger"
