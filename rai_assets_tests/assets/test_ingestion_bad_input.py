@@ -123,11 +123,11 @@ def test_tampered_line_is_caught_by_the_manifest_digest(resources, setup, tenant
         (b'{"schema_version": "1.0.0", "tenant_id": ', "malformed JSON"),
         (b"not json at all", "malformed JSON"),
         (None, "unsupported schema major 2"),  # built below: schema_version 2.0.0
-        (None, "must contain"),  # missing field: no harvest
-        (None, "must be number"),  # wrong type: size_ha is a string
+        (None, '"harvest" is a required property'),  # missing field
+        (None, 'farm.size_ha: "big" is not of type "number"'),  # wrong type
         (None, "non-finite number NaN"),
         (None, "overflows to a non-finite float"),
-        (None, "must match pattern"),  # field id with '../'
+        (None, 'field_id: "../etc" does not match'),  # field id with '../'
         (None, "does not match the batch tenant"),  # another tenant's event
     ],
     ids=["truncated", "garbage", "schema-major", "missing-field", "wrong-type", "nan", "inf", "field-dotdot",

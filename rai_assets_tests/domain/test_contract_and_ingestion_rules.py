@@ -6,7 +6,7 @@ import pytest
 
 from rai_assets.domain.canonical import canonical_json
 from rai_assets.domain.contract import ContractError, SemVer, reader_for_major
-from rai_assets.domain.ingestion import build_manifest, deduplicate, parse_json_line, process_batch
+from rai_assets.domain.ingestion import build_manifest, check_event, deduplicate, parse_json_line, process_batch
 from rai_assets.domain.signing import KeyPair
 from rai_assets.resource_files import resources_dir
 from rai_assets_tests.assets.test_ingestion_bad_input import _event
@@ -40,11 +40,14 @@ def test_no_contract_for_unknown_major():
         reader_for_major(resources_dir() / "contracts", "learning-event", 9)
 
 
-def test_strict_json():
+def test_strict_json(contract):
     assert parse_json_line('{"a": 1.5}') == {"a": 1.5}
-    for bad in ('{"a": NaN}', '{"a": Infinity}', '{"a": -Infinity}', '{"a": 1e400}'):
+    for bad in ('{"a": NaN}', '{"a": Infinity}', '{"a": -Infinity}', "{oops"):
         with pytest.raises(ValueError):
             parse_json_line(bad)
+    overflow = canonical_json(_event("t", "f")).replace(b'"size_ha":1.5', b'"size_ha":1e400')
+    reason, event = check_event(overflow, tenant="t", season="s01", contract=contract)
+    assert event is None and reason is not None and "non-finite" in reason
 
 
 def _batch(lines, key, tenant="t", season="s01"):

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rai_assets.adapters.ledger.resource import Conn
-from rai_assets.domain.canonical import canonical_json, sha256_hex
+from rai_assets.domain.canonical import sha256_hex
 from rai_assets.domain.ingestion import AcceptedEvent, DeadLetter
 
 
@@ -42,7 +42,7 @@ def insert_events(conn: Conn, tenant: str, season: str, events: Sequence[Accepte
         " line_no, dagster_run_id) FROM STDIN"
     ) as copy:
         for e in events:
-            payload = (e.canonical or canonical_json(e.payload)).decode()
+            payload = e.canonical.decode()
             copy.write_row((tenant, season, e.field_id, payload, e.payload_sha256, e.source, e.line_no, run_id))
     conn.execute(
         "INSERT INTO learning_events (tenant_id, season_id, field_id, payload, payload_sha256, source_file, line_no,"
