@@ -62,14 +62,15 @@ def _tenant(ledger: LedgerResource, tenant: str) -> str:
 
 
 def _arrange(ledger: LedgerResource, tenant: str, state: ModelState, *, shadow_audit: bool = False,
-             **audit: bool) -> int:
-    """A fresh model version of ``tenant`` already in ``state`` (FSM bypassed by the owner)."""
+             passed: bool | None = None, verified: bool = True) -> int:
+    """A fresh model version of ``tenant`` already in ``state`` (FSM bypassed by the owner), with a
+    bias audit (``passed``) and its integrity check (``verified``) when asked."""
     root = sha(f"root|{tenant}")
     with owner_replica(ledger) as conn:
         model_id = insert_model_in_state(conn, tenant, root, state, state_version=READ_VERSION)
-    if shadow_audit or audit:
+    if shadow_audit or passed is not None:
         with ledger.connect(tenant) as conn:
-            add_bias_audit(conn, tenant, model_id, **audit)
+            add_bias_audit(conn, tenant, model_id, passed=True if passed is None else passed, verified=verified)
     return model_id
 
 
@@ -107,13 +108,28 @@ def test_lifecycle_transitions_table_equals_python_table(fsm_ledger: LedgerResou
         rows = conn.execute("SELECT from_state, to_state FROM lifecycle_transitions").fetchall()
         check = conn.execute(
             "SELECT pg_get_constraintdef(oid) AS d FROM pg_constraint"
-            " WHERE conrelid = 'model_versions'::regclass AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%state%'"
+            " WHERE conrelid = 'model_versions'::regclass AND contype = 'c'"
+            " AND pg_get_constraintdef(oid) LIKE '%state%'"
         ).fetchone()
     db_pairs = {(ModelState(r["from_state"]), ModelState(r["to_state"])) for r in rows}
     assert len(rows) == len(db_pairs) == len(LEGAL_TRANSITIONS) == 19
     assert db_pairs == set(LEGAL_TRANSITIONS)
     assert check is not None
     assert all(f"'{s.value}'" in check["d"] for s in ModelState)
+
+
+@pytest.mark.parametrize("role", ["app", "manager", "admin"])
+@pytest.mark.parametrize("statement", [
+    "INSERT INTO lifecycle_transitions VALUES ('FAILED', 'CHAMPION')",
+    "DELETE FROM lifecycle_transitions WHERE from_state = 'QUARANTINED'",
+    "UPDATE lifecycle_transitions SET to_state = 'CHAMPION' WHERE from_state = 'DRAFT'",
+])
+def test_no_product_role_can_change_the_transition_table(fsm_ledger: LedgerResource, role: str, statement: str):
+    """REG-3: the FSM table is read-only to every product role (42501)."""
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), fsm_ledger.connect(None, role=role) as conn:
+        conn.execute(statement)
+    with fsm_ledger.connect() as conn:
+        assert conn.execute("SELECT count(*) AS n FROM lifecycle_transitions").fetchone() == {"n": 19}
 
 
 @pytest.mark.parametrize(("src", "dst"), ALL_PAIRS, ids=[f"{a.value}->{b.value}" for a, b in ALL_PAIRS])

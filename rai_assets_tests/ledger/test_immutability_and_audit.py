@@ -210,6 +210,27 @@ def test_app_cannot_forge_audit_chain_fields(world):
     assert check.ok, check.problems
 
 
+def test_app_cannot_forge_lifecycle_entries(world):
+    """GOV-3: lifecycle entries should come only from the model_versions trigger, never from a direct INSERT."""
+    ledger, keys = world
+    forged = False
+    with ledger.connect(TENANT) as conn:
+        try:
+            with conn.transaction():
+                audit.append(conn, tenant=TENANT, action="lifecycle.transition", actor="pipeline",
+                             reason="approved by the board", model_id=keys["model_id"],
+                             before={"state": "TRAINING", "state_version": 2},
+                             after={"state": "CHAMPION", "state_version": 3})
+            forged = True
+        except psycopg.Error:
+            pass
+        history = models.state_history(conn, keys["model_id"])
+        real = models.get_model(conn, keys["model_id"])
+        conn.rollback()  # leave the module's chain as it was
+    assert real.state is S.TRAINING
+    assert not forged, f"forged entry accepted; state_history now ends with {history[-1]}"
+
+
 # ---------------------------------------------------------------- the chain over transitions (fresh DB each)
 
 
@@ -266,7 +287,9 @@ def test_transitions_build_a_verifiable_chain_with_full_entries(ledger: LedgerRe
     for r in (deprecation, promotion):
         assert (r["actor"], r["db_role"], r["trace_id"]) == ("maria", "rai_manager", "trace-promote")
     assert promotion["reason"] == "canary significantly better"
-    assert deprecation["reason"]  # never empty (see the report on which reason the superseded champion gets)
+    # the promotion's rai.reason carries over to the superseded champion's entry (the trigger's fallback text,
+    # 'superseded by a new champion', is only used when no reason is set)
+    assert deprecation["reason"] == "canary significantly better"
 
     creates = [r for r in rows if r["action"] == "lifecycle.create"]
     assert [(r["model_id"], r["before"], r["after"]["state"]) for r in creates] == [

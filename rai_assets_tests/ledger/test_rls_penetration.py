@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from rai_assets.adapters.ledger.resource import LedgerResource
+from rai_assets.adapters.ledger.resource import Conn, LedgerResource
 from rai_assets_tests.ledger.ledger_builders import (
     SEASON,
     TENANT_TABLES,
@@ -51,7 +51,7 @@ def _owner_counts(ledger: LedgerResource) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _visible(conn: psycopg.Connection, table: str) -> dict[str, int]:
+def _visible(conn: Conn, table: str) -> dict[str, int]:
     rows = conn.execute(f"SELECT tenant_id, count(*) AS n FROM {table} GROUP BY tenant_id").fetchall()
     return {r["tenant_id"]: r["n"] for r in rows}
 
@@ -134,7 +134,8 @@ def test_reset_role_keeps_the_login_role(world):
     "statement",
     ["SET ROLE postgres", "SET ROLE rai_admin", "SET ROLE rai_manager", "SET SESSION AUTHORIZATION postgres",
      "SET SESSION AUTHORIZATION rai_admin", "SET session_replication_role = replica",
-     "ALTER TABLE learning_events DISABLE ROW LEVEL SECURITY", "ALTER TABLE learning_events NO FORCE ROW LEVEL SECURITY",
+     "ALTER TABLE learning_events DISABLE ROW LEVEL SECURITY",
+     "ALTER TABLE learning_events NO FORCE ROW LEVEL SECURITY",
      "ALTER TABLE audit_log DISABLE TRIGGER ALL", "DROP POLICY tenant_isolation ON learning_events",
      "ALTER ROLE rai_app BYPASSRLS", "GRANT rai_admin TO rai_app", "CREATE SCHEMA leak",
      "CREATE VIEW public.leak AS SELECT * FROM learning_events",
@@ -181,7 +182,7 @@ def test_own_temporary_view_and_security_definer_function_leak_nothing(world):
         assert conn.execute("SELECT * FROM pg_temp.leak_fn()").fetchall() == [{"tenant_id": A, "n": 2}]
 
 
-def _copy_lines(conn: psycopg.Connection, statement: str) -> list[str]:
+def _copy_lines(conn: Conn, statement: str) -> list[str]:
     with conn.cursor().copy(statement) as copy:
         return [bytes(chunk).decode() for chunk in copy]
 
@@ -279,7 +280,8 @@ def test_every_tenant_table_has_forced_row_security(world):
             " (SELECT array_agg(p.qual) FROM pg_policies p WHERE p.tablename = c.relname) AS quals"
             " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND EXISTS ("
-            "   SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)"
+            "   SELECT 1 FROM pg_attribute a"
+            "    WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)"
             " ORDER BY c.relname").fetchall()
     assert {r["relname"] for r in rows} == set(TENANT_TABLES)
     for r in rows:

@@ -141,6 +141,12 @@ def transition(conn: Conn, model: ModelVersion, target: ModelState, *, reason: s
                 f" WHERE model_id = %s AND state_version = %s RETURNING {_COLUMNS}",
                 (target.value, *fields.values(), model.model_id, model.state_version),
             ).fetchone()
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "model_versions_one_champion":
+            raise ConcurrentTransitionError(
+                f"another model of tenant {model.tenant_id!r} became champion concurrently; re-read and retry"
+            ) from exc
+        raise
     except psycopg.Error as exc:
         raise translate(exc) from exc
     if row is None:
