@@ -43,7 +43,8 @@ S = ModelState
 TENANT_TABLES = (
     "tenants", "learning_events", "dead_letters", "dataset_snapshots", "model_versions", "model_evaluations",
     "bias_audits", "drift_reports", "yield_forecasts", "audit_log", "training_runs", "integrity_checks",
-    "season_profiles", "drift_baselines",
+    "season_profiles", "drift_baselines", "promotion_decisions", "retraining_runs", "guard_decisions",
+    "breaker_resets",
 )
 
 # The documented path of a model version from DRAFT to each state (SHADOW needs a bias audit first).
@@ -232,10 +233,29 @@ def populate_tenant(ledger: LedgerResource, tenant: str, *, season: str = SEASON
             "INSERT INTO season_profiles (tenant_id, season_id, n_events, profile) VALUES (%s, %s, 2, %s::vector)",
             (tenant, season, ZERO_VECTOR),
         )
+        conn.execute(
+            "INSERT INTO promotion_decisions (tenant_id, season_id, candidate_model_id, stage, decision, evidence)"
+            " VALUES (%s, %s, %s, 'canary', 'continue', '{}')",
+            (tenant, season, model.model_id),
+        )
+        conn.execute(
+            "INSERT INTO retraining_runs (tenant_id, dagster_run_id, season_id, trigger, outcome)"
+            " VALUES (%s, 'run-retrain', %s, 'drift', 'failed')",
+            (tenant, season),
+        )
+        conn.execute(
+            "INSERT INTO guard_decisions (tenant_id, season_id, guard, allowed, reason, detail)"
+            " VALUES (%s, %s, 'cooldown', false, 'rolled back yesterday', '{}')",
+            (tenant, season),
+        )
     with ledger.connect(tenant, role="admin", actor="admin-user") as conn:
         conn.execute(
             "INSERT INTO drift_baselines (tenant_id, model_id, actor, reason) VALUES (%s, %s, 'admin-user', 'reset')",
             (tenant, model.model_id),
+        )
+        conn.execute(
+            "INSERT INTO breaker_resets (tenant_id, actor, reason) VALUES (%s, 'admin-user', 'fixed the data')",
+            (tenant,),
         )
     return {"root": root, "model_id": model.model_id, "fields": fields}
 
