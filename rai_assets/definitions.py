@@ -31,6 +31,7 @@ from rai_assets.assets.dataset_snapshot import dataset_snapshot
 from rai_assets.assets.drift_report import drift_report
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_evaluation import model_evaluation
+from rai_assets.assets.model_promotion import model_promotion
 from rai_assets.assets.partitions import tenant_season_partitions
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.assets.yield_forecasts import yield_forecasts
@@ -101,7 +102,7 @@ tenant_season_job = define_asset_job(
 )
 
 ALL_ASSETS = [learning_events, dataset_snapshot, trained_model, model_evaluation, bias_audit, drift_report,
-              yield_forecasts]
+              model_promotion, yield_forecasts]
 
 
 def build_definitions(resources: dict[str, object]) -> Definitions:

@@ -7,10 +7,10 @@ from dagster import AssetKey, DynamicPartitionsDefinition, MultiPartitionsDefini
 from rai_assets.definitions import TENANT_SEASON_JOB, defs
 
 EXPECTED = {"learning_events", "dataset_snapshot", "trained_model", "model_evaluation", "bias_audit",
-            "drift_report", "yield_forecasts"}
+            "drift_report", "model_promotion", "yield_forecasts"}
 
 
-def test_definitions_load_with_the_seven_partitioned_assets():
+def test_definitions_load_with_the_partitioned_assets():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == EXPECTED
@@ -29,6 +29,12 @@ def test_job_covers_the_graph_and_the_snapshot_check_is_blocking():
     assert [c.name for c in checks] == ["snapshot_expectations"]
     spec = next(iter(defs.resolve_assets_def("dataset_snapshot").check_specs))
     assert spec.blocking
+
+
+def test_governance_jobs_and_retention_schedule():
+    names = {j.name for j in defs.resolve_all_job_defs()}
+    assert {"tenant_season_job", "governance_job", "retention_job"} <= names
+    assert [s.name for s in defs.schedules] == ["retention_schedule"]
 
 
 def test_resources_are_the_four_adapters():

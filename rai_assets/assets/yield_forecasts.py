@@ -12,8 +12,8 @@ from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.common import ASSET_GROUP, markdown_table, partition_context
 from rai_assets.assets.learning_events import learning_events
-from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on
+from rai_assets.assets.model_promotion import model_promotion
 from rai_assets.assets.partitions import tenant_season_partitions
 
 
@@ -21,7 +21,7 @@ from rai_assets.assets.partitions import tenant_season_partitions
     partitions_def=tenant_season_partitions,
     group_name=ASSET_GROUP,
     kinds={"postgres"},
-    deps=[learning_events, model_evaluation],
+    deps=[learning_events, model_promotion],
     output_required=False,
     description="Per-field yield forecasts (kg/ha) of the tenant's champion for the season, stored in the ledger "
     "for agronomists. Nothing is materialized while the tenant has no champion.",

@@ -342,7 +342,7 @@ def cooldown(last_rollback_at: datetime | None, now: datetime, days: float = COO
         )
     shown = f"{elapsed:.1f}"
     if active and float(shown) >= days:  # 6.96 must not read "7.0 days ago (< 7 days"
-        shown = f"{elapsed:.4f}"
+        shown = f"{math.floor(elapsed * 1e4) / 1e4:.4f}"  # truncated: 6.99998 reads 6.9999
     if active:
         return GuardDecision(
             "cooldown",
@@ -574,7 +574,9 @@ def gpu_hours(runs: Sequence[tuple[datetime, datetime, int]], month_start: datet
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"runs[{i}]: gpu_count must be an integer >= 0, got {count!r}")
         if _difference(finished, started, f"runs[{i}]").total_seconds() < 0.0:
-            raise ValueError(f"runs[{i}]: finished_at {finished.isoformat()} is before started_at {started.isoformat()}")
+            raise ValueError(
+                f"runs[{i}]: finished_at {finished.isoformat()} is before started_at {started.isoformat()}"
+            )
         try:
             lo = max(started, month_start)
             hi = min(finished, month_end)

@@ -40,6 +40,26 @@ class ClassicModelSpec:
 
 
 @dataclass(frozen=True)
+class PromotionSpec:
+    """Staged promotion: share of fields in the canary slice, test level and minimum sample (RET-7)."""
+
+    canary_share: float = 0.5
+    alpha: float = 0.05
+    min_sample: int = 30
+
+
+@dataclass(frozen=True)
+class RetrainingSpec:
+    """Retraining guards (RET-4..6): cooldown after a rollback, breaker threshold, GPU quota and budget."""
+
+    cooldown_days: float = 7.0
+    failure_threshold: int = 3
+    gpu_hours_per_month: float = 100.0
+    monthly_budget: float | None = None
+    gpu_hour_cost: float = 2.5
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A parsed model spec. ``sha256`` is the digest of its canonical JSON (its identity)."""
 
@@ -57,6 +77,8 @@ class ModelSpec:
     seed: int
     drift: DriftThresholds
     bias: BiasThresholds
+    promotion: PromotionSpec = PromotionSpec()
+    retraining: RetrainingSpec = RetrainingSpec()
 
     @property
     def spec_id(self) -> str:
@@ -121,6 +143,8 @@ def parse_model_spec(doc: dict[str, Any], where: str = "model spec") -> ModelSpe
         seed=seed,
         drift=DriftThresholds(**doc.get("drift", {})),
         bias=BiasThresholds(**doc.get("bias", {})),
+        promotion=PromotionSpec(**doc.get("promotion", {})),
+        retraining=RetrainingSpec(**doc.get("retraining", {})),
     )
 
 

@@ -301,11 +301,11 @@ def canary_slice(field_id: str, share: float, salt: str = "") -> bool:
     """Whether a field belongs to the canary slice: a deterministic, hash-based traffic split.
 
     ``u = (int.from_bytes(sha256((salt + field_id).encode("utf-8")).digest()[:8], "big") >> 11) / 2**53``,
-    a uniform number in ``[0, 1)`` (the top 53 bits of the digest: exact in a float, never 1.0); the field is in the slice when ``u < share``. The same field id
-    and salt always give the same answer (across processes and machines: no Python ``hash``), and
-    over many fields the slice holds a fraction ``share`` of them. Use a salt per tenant and
-    candidate version, ending with a separator (``"tenant-a:v7:"``), so that consecutive canaries do
-    not always hit the same fields.
+    a uniform number in ``[0, 1)`` (the top 53 bits of the digest: exact in a float, never 1.0); the
+    field is in the slice when ``u < share``. The same field id and salt always give the same answer
+    (across processes and machines: no Python ``hash``), and over many fields the slice holds a
+    fraction ``share`` of them. Use a salt per tenant and candidate version, ending with a separator
+    (``"tenant-a:v7:"``), so that consecutive canaries do not always hit the same fields.
 
     Args:
         field_id: the field's identifier.

@@ -73,5 +73,10 @@ def retention_job() -> None:
     retention()
 
 
-retention_schedule = ScheduleDefinition(job=retention_job, cron_schedule="30 3 * * *", execution_timezone="UTC",
-                                        description="Daily model-version retention (REG-7).")
+retention_schedule = ScheduleDefinition(
+    name="retention_schedule",
+    job=retention_job,
+    cron_schedule="30 3 * * *",
+    execution_timezone="UTC",
+    description="Daily model-version retention (REG-7).",
+)
