@@ -36,6 +36,10 @@ from rai_assets.assets.partitions import tenant_season_partitions
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.assets.yield_forecasts import yield_forecasts
 from rai_assets.governance.jobs import governance_job, retention_job, retention_schedule
+from rai_assets.loop.drift_sensor import drift_sensor
+from rai_assets.loop.jobs import ingestion_job, retraining_job
+from rai_assets.loop.landing_sensor import landing_zone_sensor
+from rai_assets.loop.outcome_sensors import retraining_failure_sensor, retraining_success_sensor
 
 TENANT_SEASON_JOB = "tenant_season_job"
 
@@ -107,8 +111,13 @@ ALL_ASSETS = [learning_events, dataset_snapshot, trained_model, model_evaluation
 
 def build_definitions(resources: dict[str, object]) -> Definitions:
     """The code location's definitions bound to ``resources`` (tests bind temporary stores)."""
-    return Definitions(assets=ALL_ASSETS, jobs=[tenant_season_job, governance_job, retention_job],
-                       schedules=[retention_schedule], resources=resources)
+    return Definitions(
+        assets=ALL_ASSETS,
+        jobs=[tenant_season_job, ingestion_job, retraining_job, governance_job, retention_job],
+        schedules=[retention_schedule],
+        sensors=[landing_zone_sensor, drift_sensor, retraining_failure_sensor, retraining_success_sensor],
+        resources=resources,
+    )
 
 
 defs = build_definitions(build_resources())

@@ -1,0 +1,90 @@
+"""Sensor: new drift-report materializations (every partition's, not only the latest event) →
+a guarded retraining run of that tenant when the drift is actionable (RET-1..6).
+
+The cursor is the storage id of the last materialization read; at most
+:data:`MAX_REPORTS_PER_TICK` are read per tick. ``run_key`` is the drift report's SHA-256, so the
+same report never starts two retraining runs (RET-3); the tenant's tag is limited to one run at a
+time by the run queue (RET-2, ``dagster.yaml``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from rai_assets.adapters import metrics
+from rai_assets.adapters.ledger import loop
+from rai_assets.adapters.ledger.resource import LedgerResource
+from rai_assets.adapters.ledger.tenants import get_tenant
+from rai_assets.assets.common import spec_by_id
+from rai_assets.assets.partitions import SEASON_DIMENSION, TENANT_DIMENSION, tenant_season_partitions
+from rai_assets.loop.guard_check import check_retraining
+from rai_assets.loop.jobs import RETRAIN_TENANT_TAG, RETRAINING_JOB, retraining_job
+
+MAX_REPORTS_PER_TICK = 25
+ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+          DagsterRunStatus.STARTED]
+
+
+@sensor(job=retraining_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+        description="Actionable drift (effect size, corrected significance, minimum sample, or MAE degradation) → "
+        "guarded retraining of the tenant.")
+def drift_sensor(context: SensorEvaluationContext, ledger: LedgerResource) -> SensorResult:
+    """One tick over the drift reports materialized since the cursor."""
+    after = int(context.cursor) if context.cursor else None
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("drift_report"), after_storage_id=after),
+        limit=MAX_REPORTS_PER_TICK, ascending=True,
+    ).records
+    if not records:
+        return SensorResult(skip_reason="no new drift reports", cursor=context.cursor)
+    requests: list[RunRequest] = []
+    skipped: list[str] = []
+    for record in records:
+        materialization = record.asset_materialization
+        if materialization is None or record.partition_key is None:
+            continue
+        dims = tenant_season_partitions.get_partition_key_from_str(record.partition_key).keys_by_dimension
+        tenant, season = dims[TENANT_DIMENSION], dims[SEASON_DIMENSION]
+        sha = str(materialization.metadata["sha256"].value)
+        with ledger.connect(tenant) as conn:
+            body = loop.drift_report_body(conn, tenant, sha)
+            spec = spec_by_id(get_tenant(conn, tenant).model_spec)
+        if body is None:
+            skipped.append(f"{tenant}/{season}: drift report {sha[:12]}… not in the ledger")
+            continue
+        max_psi = body.get("assessment", {}).get("max_psi") if isinstance(body.get("assessment"), dict) else None
+        if max_psi is not None:
+            metrics.drift_psi_value.labels(tenant=tenant, season=season).set(float(max_psi))
+        active = [r.run_id for r in context.instance.get_runs(
+            RunsFilter(job_name=RETRAINING_JOB, tags={RETRAIN_TENANT_TAG: tenant}, statuses=ACTIVE))]
+        overall, _ = check_retraining(ledger, tenant=tenant, season=season, report_sha256=sha, report_body=body,
+                                      spec=spec, now=datetime.now(UTC), active_retraining_runs=active)
+        if overall.allowed:
+            requests.append(RunRequest(
+                run_key=f"retrain:{sha}",
+                partition_key=record.partition_key,
+                tags={RETRAIN_TENANT_TAG: tenant, "rai/trigger": "drift", "rai/drift-report": sha,
+                      "rai/tenant": tenant, "rai/season": season},
+            ))
+        else:
+            skipped.append(f"{tenant}/{season}: {overall.reason}")
+    metrics.export()
+    for line in skipped:
+        context.log.info(f"retraining not requested — {line}")
+    return SensorResult(
+        run_requests=requests,
+        skip_reason=None if requests else "; ".join(skipped) or "nothing actionable",
+        cursor=str(records[-1].storage_id),
+    )

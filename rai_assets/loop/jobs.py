@@ -1,0 +1,38 @@
+"""Jobs the sensors launch: ingestion of a landed tenant-season and the guarded retraining."""
+
+from dagster import AssetSelection, Backoff, RetryPolicy, define_asset_job
+
+from rai_assets.assets.bias_audit import bias_audit
+from rai_assets.assets.dataset_snapshot import dataset_snapshot
+from rai_assets.assets.drift_report import drift_report
+from rai_assets.assets.learning_events import learning_events
+from rai_assets.assets.model_evaluation import model_evaluation
+from rai_assets.assets.model_promotion import model_promotion
+from rai_assets.assets.partitions import tenant_season_partitions
+from rai_assets.assets.trained_model import trained_model
+from rai_assets.assets.yield_forecasts import yield_forecasts
+
+INGESTION_JOB = "ingestion_job"
+RETRAINING_JOB = "retraining_job"
+RETRAIN_TENANT_TAG = "rai/retrain-tenant"  # tag concurrency limit 1 per value in dagster.yaml (RET-2)
+
+# INF-4: failed steps retry up to 5 times, exponential backoff from 1 s (1, 2, 4, 8, 16 s).
+RETRAINING_RETRY = RetryPolicy(max_retries=5, delay=1.0, backoff=Backoff.EXPONENTIAL)
+
+ingestion_job = define_asset_job(
+    INGESTION_JOB,
+    selection=AssetSelection.assets(learning_events, drift_report),
+    partitions_def=tenant_season_partitions,
+    description="A landed tenant-season: ingest its events and report drift against the champion (DRIFT-5).",
+)
+
+retraining_job = define_asset_job(
+    RETRAINING_JOB,
+    selection=AssetSelection.assets(dataset_snapshot, trained_model, model_evaluation, bias_audit, drift_report,
+                                    model_promotion, yield_forecasts),
+    partitions_def=tenant_season_partitions,
+    op_retry_policy=RETRAINING_RETRY,
+    tags={"dagster/max_runtime": str(24 * 3600)},  # RET-9: a retraining run may take at most 24 h
+    description="Guarded retraining of one tenant: snapshot → train → evaluate → bias audit → shadow → canary → "
+    "champion or not (RET-1..9).",
+)
