@@ -279,6 +279,27 @@ def governance_baseline_reset(tenant: str, version: int, actor: str, reason: str
     _run_governance("baseline-reset", tenant, version, actor, reason, role)
 
 
+@governance.command("breaker-reset")
+@click.option("--tenant", required=True)
+@click.option("--actor", required=True)
+@click.option("--reason", required=True)
+def governance_breaker_reset(tenant: str, actor: str, reason: str) -> None:
+    """Close the tenant's retraining circuit breaker (admin, audited; RET-5)."""
+    from rai_assets.adapters.ledger.errors import LedgerRefusal
+    from rai_assets.definitions import resolved_stores
+    from rai_assets.governance.actions import GovernanceError, breaker_reset
+
+    _url, pid = _owned_ledger()
+    try:
+        try:
+            seq = breaker_reset(resolved_stores().ledger, tenant=tenant, actor=actor, reason=reason)
+        except (GovernanceError, LedgerRefusal) as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"{tenant}: circuit breaker reset (audit seq {seq})")
+    finally:
+        _stop_owned(pid)
+
+
 @governance.command("reconcile")
 @click.option("--tenant", required=True)
 def governance_reconcile(tenant: str) -> None:

@@ -21,6 +21,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "reject": frozenset({"manager", "admin"}),
     "rollback": frozenset({"admin"}),
     "baseline-reset": frozenset({"admin"}),
+    "breaker-reset": frozenset({"admin"}),
 }
 
 
@@ -126,6 +127,21 @@ def baseline_reset(ledger: LedgerResource, *, tenant: str, version: int, actor: 
                            model_id=model.model_id, after={"drift_reference_snapshot": model.snapshot_root})
     return GovernanceResult("baseline-reset", tenant, model.model_id, version, model.state.value,
                             model.state.value, seq)
+
+
+def breaker_reset(ledger: LedgerResource, *, tenant: str, actor: str, reason: str, role: str = "admin") -> int:
+    """Close the tenant's circuit breaker after consecutive retraining failures (RET-5); audited.
+
+    Returns:
+        The audit log sequence number of the reset.
+    """
+    _check_role("breaker-reset", role)
+    if not reason.strip():
+        raise GovernanceError("a governance action needs a reason")
+    with ledger.connect(tenant, role=role, actor=actor) as conn:
+        conn.execute("INSERT INTO breaker_resets (tenant_id, actor, reason) VALUES (%s, %s, %s)",
+                     (tenant, actor, reason))
+        return audit.append(conn, tenant=tenant, action="governance.breaker-reset", actor=actor, reason=reason)
 
 
 def reconcile_champion_alias(ledger: LedgerResource, registry: MlflowRegistryResource, tenant: str) -> str:
