@@ -1,6 +1,10 @@
 """Sensor: new drift-report materializations (every partition's, not only the latest event) →
 a guarded retraining run of that tenant when the drift is actionable (RET-1..6).
 
+Drift seen in season ``s`` retrains for the next season of the calendar: its snapshot holds every
+season up to ``s`` (the drifted one included), and the candidate is judged when the next season's
+labels land (the landing sensor then runs evaluation, bias audit and the staged promotion).
+
 The cursor is the storage id of the last materialization read; at most
 :data:`MAX_REPORTS_PER_TICK` are read per tick. ``run_key`` is the drift report's SHA-256, so the
 same report never starts two retraining runs (RET-3); the tenant's tag is limited to one run at a
@@ -26,9 +30,14 @@ from dagster import (
 from rai_assets.adapters import metrics
 from rai_assets.adapters.ledger import loop
 from rai_assets.adapters.ledger.resource import LedgerResource
-from rai_assets.adapters.ledger.tenants import get_tenant
+from rai_assets.adapters.ledger.tenants import get_tenant, seasons_after
 from rai_assets.assets.common import spec_by_id
-from rai_assets.assets.partitions import SEASON_DIMENSION, TENANT_DIMENSION, tenant_season_partitions
+from rai_assets.assets.partitions import (
+    SEASON_DIMENSION,
+    TENANT_DIMENSION,
+    partition_key,
+    tenant_season_partitions,
+)
 from rai_assets.loop.guard_check import check_retraining
 from rai_assets.loop.jobs import RETRAIN_TENANT_TAG, RETRAINING_JOB, retraining_job
 
@@ -71,12 +80,18 @@ def drift_sensor(context: SensorEvaluationContext, ledger: LedgerResource) -> Se
             RunsFilter(job_name=RETRAINING_JOB, tags={RETRAIN_TENANT_TAG: tenant}, statuses=ACTIVE))]
         overall, _ = check_retraining(ledger, tenant=tenant, season=season, report_sha256=sha, report_body=body,
                                       spec=spec, now=datetime.now(UTC), active_retraining_runs=active)
-        if overall.allowed:
+        with ledger.connect(tenant) as conn:
+            later = seasons_after(conn, season)
+        if overall.allowed and not later:
+            skipped.append(f"{tenant}/{season}: drift is actionable but no later season is registered in the "
+                           "calendar to train a candidate for (rai-assets season register)")
+        elif overall.allowed:
+            target = later[0]
             requests.append(RunRequest(
                 run_key=f"retrain:{sha}",
-                partition_key=record.partition_key,
+                partition_key=str(partition_key(tenant, target)),
                 tags={RETRAIN_TENANT_TAG: tenant, "rai/trigger": "drift", "rai/drift-report": sha,
-                      "rai/tenant": tenant, "rai/season": season},
+                      "rai/drift-season": season, "rai/tenant": tenant, "rai/season": target},
             ))
         else:
             skipped.append(f"{tenant}/{season}: {overall.reason}")

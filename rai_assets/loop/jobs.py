@@ -21,18 +21,23 @@ RETRAINING_RETRY = RetryPolicy(max_retries=5, delay=1.0, backoff=Backoff.EXPONEN
 
 ingestion_job = define_asset_job(
     INGESTION_JOB,
-    selection=AssetSelection.assets(learning_events, drift_report),
+    selection=AssetSelection.assets(learning_events, model_evaluation, bias_audit, drift_report, model_promotion,
+                                    yield_forecasts),
     partitions_def=tenant_season_partitions,
-    description="A landed tenant-season: ingest its events and report drift against the champion (DRIFT-5).",
+    description="A landed tenant-season: ingest its events and report drift against the champion (DRIFT-5); "
+    "when a candidate was trained for this season, judge it on the new labels (evaluation, bias audit, "
+    "shadow → canary → promotion decision) and forecast.",
 )
+LANDING_ONLY = (learning_events, drift_report)
+LANDING_WITH_CANDIDATE = (learning_events, model_evaluation, bias_audit, drift_report, model_promotion,
+                          yield_forecasts)
 
 retraining_job = define_asset_job(
     RETRAINING_JOB,
-    selection=AssetSelection.assets(dataset_snapshot, trained_model, model_evaluation, bias_audit, drift_report,
-                                    model_promotion, yield_forecasts),
+    selection=AssetSelection.assets(dataset_snapshot, trained_model),
     partitions_def=tenant_season_partitions,
     op_retry_policy=RETRAINING_RETRY,
     tags={"dagster/max_runtime": str(24 * 3600)},  # RET-9: a retraining run may take at most 24 h
-    description="Guarded retraining of one tenant: snapshot → train → evaluate → bias audit → shadow → canary → "
-    "champion or not (RET-1..9).",
+    description="Guarded retraining of one tenant for its next season: snapshot of every season up to the drifted "
+    "one → candidate model (RET-1..9). The candidate is judged when that season's labels land.",
 )

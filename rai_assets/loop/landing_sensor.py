@@ -1,5 +1,9 @@
 """Sensor: new tenant uploads in the landing zone → tenant/season partitions and an ingestion run.
 
+The run ingests the season and reports its drift; when a candidate was trained for the season
+(by a retraining run), the same run judges it on the new labels: evaluation, bias audit and the
+staged promotion.
+
 Work per tick is bounded (:data:`MAX_FILES_PER_TICK` manifests). The cursor holds the manifest keys
 already handled and each run's ``run_key`` names the files it covers, so the same file never
 triggers twice. Uploads of tenants not registered in the ledger wait (they are not marked handled)
@@ -22,13 +26,14 @@ from dagster import (
     sensor,
 )
 
+from rai_assets.adapters.ledger.models import latest_model_for_partition
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import UnknownTenantError, get_tenant, register_season
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.assets.partitions import SEASON_DIMENSION, TENANT_DIMENSION, partition_key
 from rai_assets.domain.ids import InvalidIdentifierError, season_id, tenant_id
 from rai_assets.domain.ingestion import MANIFEST_SUFFIX
-from rai_assets.loop.jobs import ingestion_job
+from rai_assets.loop.jobs import LANDING_ONLY, LANDING_WITH_CANDIDATE, ingestion_job
 
 MAX_FILES_PER_TICK = 50
 _LANDING_KEY = re.compile(r"^tenants/([^/]+)/landing/([^/]+)/[^/]+" + re.escape(MANIFEST_SUFFIX) + "$")
@@ -84,15 +89,19 @@ def landing_zone_sensor(context: SensorEvaluationContext, object_store: ObjectSt
     existing_seasons = set(context.instance.get_dynamic_partitions(SEASON_DIMENSION))
     new_tenants = sorted({t for t, _ in by_partition} - existing_tenants)
     new_seasons = sorted({s for _, s in by_partition} - existing_seasons)
-    requests = [
-        RunRequest(
+    requests = []
+    for (tenant, season), keys in sorted(by_partition.items()):
+        with ledger.connect(tenant) as conn:
+            candidate = latest_model_for_partition(conn, tenant, season)
+        selection = LANDING_WITH_CANDIDATE if candidate is not None else LANDING_ONLY
+        requests.append(RunRequest(
             run_key="landing:" + hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:24],
             partition_key=partition_key(tenant, season),
+            asset_selection=[a.key for a in selection],
             tags={"rai/trigger": "landing", "rai/tenant": tenant, "rai/season": season,
-                  "rai/landed-files": str(len(keys))},
-        )
-        for (tenant, season), keys in sorted(by_partition.items())
-    ]
+                  "rai/landed-files": str(len(keys)),
+                  "rai/candidate": str(candidate.model_id) if candidate is not None else "none"},
+        ))
     return SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[

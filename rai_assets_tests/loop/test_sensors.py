@@ -7,14 +7,15 @@ import json
 from dagster import DagsterInstance, build_sensor_context
 
 from rai_assets.adapters.ledger import audit
-from rai_assets.assets.partitions import partition_key
+from rai_assets.adapters.ledger.tenants import register_season
+from rai_assets.assets.partitions import add_partitions, partition_key
 from rai_assets.definitions import build_definitions
 from rai_assets.demo.ricefarms import tenant_key_pair, write_batch
 from rai_assets.demo.runner import land_and_register
 from rai_assets.demo.synthetic import SeasonShape
 from rai_assets.domain.canonical import canonical_json
 from rai_assets.loop.drift_sensor import drift_sensor
-from rai_assets.loop.jobs import INGESTION_JOB, RETRAIN_TENANT_TAG
+from rai_assets.loop.jobs import INGESTION_JOB, LANDING_ONLY, RETRAIN_TENANT_TAG
 from rai_assets.loop.landing_sensor import landing_zone_sensor
 from rai_assets_tests.assets.test_ingestion_bad_input import _event
 from rai_assets_tests.helpers import panel_slice
@@ -50,7 +51,8 @@ def test_landing_sensor_requests_each_upload_once_and_waits_for_unknown_tenants(
 
 
 def test_drift_sensor_requests_guarded_retraining_and_shows_refusals(resources, suffix, tmp_path):
-    """RET-1, RET-3, RET-4, DRIFT-2: actionable drift → one run keyed by the report; cooldown refuses."""
+    """RET-1, RET-3, RET-4, DRIFT-2: actionable drift → one retraining run for the next season, keyed by the
+    report; the cooldown refuses it visibly."""
     instance = DagsterInstance.ephemeral()
     tenant = f"loop-{suffix}"
     shift = SeasonShape(inputs={"urea": 1.8, "pseed": 1.5, "seed": 1.4}, yield_factor=0.75)
@@ -59,21 +61,28 @@ def test_drift_sensor_requests_guarded_retraining_and_shows_refusals(resources, 
     run_seasons(resources, instance, tenant, seasons[:2])
     defs = build_definitions(resources)
     ingest = defs.resolve_job_def(INGESTION_JOB).execute_in_process(
-        instance=instance, partition_key=partition_key(tenant, seasons[2]))
+        instance=instance, partition_key=partition_key(tenant, seasons[2]),
+        asset_selection=[a.key for a in LANDING_ONLY])  # what the landing sensor asks for without a candidate
     assert ingest.success
     verdicts = {str(m.partition): m.metadata["verdict"].value
                 for m in ingest.asset_materializations_for_node("drift_report")}
     assert verdicts == {str(partition_key(tenant, seasons[2])): "drift"}
 
+    no_next = drift_sensor(build_sensor_context(instance=instance, resources=resources))
+    assert no_next.run_requests == [] and "no later season is registered" in no_next.skip_reason.skip_message
+    with resources["ledger"].connect() as conn:
+        register_season(conn, "s04", 4)  # the calendar's next season: the retrained candidate will serve it
+    add_partitions(instance, seasons=["s04"])
+
     result = drift_sensor(build_sensor_context(instance=instance, resources=resources))
-    assert [r.partition_key for r in result.run_requests] == [str(partition_key(tenant, seasons[2]))]
+    assert [r.partition_key for r in result.run_requests] == [str(partition_key(tenant, "s04"))]
     request = result.run_requests[0]
     assert request.run_key.startswith("retrain:") and request.tags[RETRAIN_TENANT_TAG] == tenant
     # the s02 report (no drift against s01) was read too, and refused by the drift guard
     with resources["ledger"].connect(tenant) as conn:
         drift_rows = conn.execute("SELECT season_id, allowed FROM guard_decisions WHERE guard = 'drift'"
                                   " ORDER BY guard_decision_id").fetchall()
-    assert [(r["season_id"], r["allowed"]) for r in drift_rows] == [(seasons[1], False), (seasons[2], True)]
+    assert [(r["season_id"], r["allowed"]) for r in drift_rows] == [(seasons[1], False), (seasons[2], True)] * 2
 
     quiet = drift_sensor(build_sensor_context(instance=instance, resources=resources, cursor=result.cursor))
     assert quiet.run_requests == [] and quiet.skip_reason.skip_message == "no new drift reports"

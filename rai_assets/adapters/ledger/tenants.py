@@ -110,3 +110,15 @@ def seasons_before(conn: Conn, season: str) -> list[str]:
     if season not in order:
         raise UnknownSeasonError(f"season {season!r} is not registered (rai-assets season register)")
     return order[: order.index(season)]
+
+
+def seasons_after(conn: Conn, season: str) -> list[str]:
+    """Season ids strictly later than ``season``, in time order.
+
+    Raises:
+        UnknownSeasonError: ``season`` is not registered.
+    """
+    order = season_order(conn)
+    if season not in order:
+        raise UnknownSeasonError(f"season {season!r} is not registered (rai-assets season register)")
+    return order[order.index(season) + 1 :]
