@@ -92,6 +92,29 @@ def demo(max_tenants: int | None, max_seasons: int | None) -> None:
         sys.exit(1)
 
 
+@main.command("closed-loop")
+@click.option("--port", type=int, default=3070, show_default=True, help="Port of the temporary Dagster webserver.")
+def closed_loop(port: int) -> None:
+    """Head-less closed loop: dagster dev + sensors; drifted seasons land, retraining and promotion follow."""
+    from rai_assets.demo.closed_loop import run_closed_loop
+    from rai_assets.demo.runner import prepare_dagster_home
+
+    state = _state_dir()
+    prepare_dagster_home(state, REPO_ROOT)
+    _url, pid = _owned_ledger()
+    try:
+        timeline = run_closed_loop(state, dagster_bin=str(Path(sys.executable).parent / "dagster"), port=port,
+                                   progress=click.echo)
+    finally:
+        _stop_owned(pid)
+    click.echo("\ntimeline (seconds after the s03 files landed):")
+    for step in timeline:
+        click.echo(f"  {step.at_s:7.1f}  {step.what}")
+    latency = next((s.at_s for s in timeline if "drift report" in s.what), None)
+    if latency is not None:
+        click.echo(f"\ndrift_detection_latency_s={latency:.1f} s  (DRIFT-5 SLO: < 4 h = 14400 s)")
+
+
 @main.group()
 def db() -> None:
     """Ledger schema."""

@@ -39,14 +39,14 @@ from rai_assets.assets.partitions import (
     tenant_season_partitions,
 )
 from rai_assets.loop.guard_check import check_retraining
-from rai_assets.loop.jobs import RETRAIN_TENANT_TAG, RETRAINING_JOB, retraining_job
+from rai_assets.loop.jobs import RETRAIN_TENANT_TAG, RETRAINING_JOB, SENSOR_INTERVAL_S, retraining_job
 
 MAX_REPORTS_PER_TICK = 25
 ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
           DagsterRunStatus.STARTED]
 
 
-@sensor(job=retraining_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+@sensor(job=retraining_job, minimum_interval_seconds=SENSOR_INTERVAL_S, default_status=DefaultSensorStatus.RUNNING,
         description="Actionable drift (effect size, corrected significance, minimum sample, or MAE degradation) → "
         "guarded retraining of the tenant.")
 def drift_sensor(context: SensorEvaluationContext, ledger: LedgerResource) -> SensorResult:

@@ -1,5 +1,7 @@
 """Jobs the sensors launch: ingestion of a landed tenant-season and the guarded retraining."""
 
+import os
+
 from dagster import AssetSelection, Backoff, RetryPolicy, define_asset_job
 
 from rai_assets.assets.bias_audit import bias_audit
@@ -13,6 +15,8 @@ from rai_assets.assets.trained_model import trained_model
 from rai_assets.assets.yield_forecasts import yield_forecasts
 
 INGESTION_JOB = "ingestion_job"
+# How often the daemon evaluates the loop's sensors (seconds); the headless scenario sets it low.
+SENSOR_INTERVAL_S = int(os.environ.get("RAI_SENSOR_INTERVAL_S", "30"))
 RETRAINING_JOB = "retraining_job"
 RETRAIN_TENANT_TAG = "rai/retrain-tenant"  # tag concurrency limit 1 per value in dagster.yaml (RET-2)
 

@@ -33,7 +33,7 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.assets.partitions import SEASON_DIMENSION, TENANT_DIMENSION, partition_key
 from rai_assets.domain.ids import InvalidIdentifierError, season_id, tenant_id
 from rai_assets.domain.ingestion import MANIFEST_SUFFIX
-from rai_assets.loop.jobs import LANDING_ONLY, LANDING_WITH_CANDIDATE, ingestion_job
+from rai_assets.loop.jobs import LANDING_ONLY, LANDING_WITH_CANDIDATE, SENSOR_INTERVAL_S, ingestion_job
 
 MAX_FILES_PER_TICK = 50
 _LANDING_KEY = re.compile(r"^tenants/([^/]+)/landing/([^/]+)/[^/]+" + re.escape(MANIFEST_SUFFIX) + "$")
@@ -53,7 +53,7 @@ def landing_manifests(keys: list[str]) -> list[tuple[str, str, str]]:
     return found
 
 
-@sensor(job=ingestion_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+@sensor(job=ingestion_job, minimum_interval_seconds=SENSOR_INTERVAL_S, default_status=DefaultSensorStatus.RUNNING,
         description="New signed uploads in the landing zone → add tenant/season partitions, request ingestion.")
 def landing_zone_sensor(context: SensorEvaluationContext, object_store: ObjectStoreResource,
                         ledger: LedgerResource) -> SensorResult:
