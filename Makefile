@@ -8,7 +8,7 @@ export DAGSTER_HOME  := $(STATE)/dagster
 export GX_ANALYTICS_ENABLED := false
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: demo test bench dagster mlflow lint install install-dev clean
+.PHONY: demo test bench dagster mlflow loop lint install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: install-dev
 ## Dagster UI (webserver + daemon) on the demo's instance and stores: http://127.0.0.1:3000
 dagster: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/rai-assets with-ledger $(BIN)/dagster dev -m rai_assets.definitions -h 127.0.0.1 -p 3000
+
+## The closed loop head-less: dagster dev + sensors; drifted seasons land, retraining and promotion follow.
+loop: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/rai-assets closed-loop
 
 ## MLflow UI on the demo's tracking store: http://127.0.0.1:5000
 mlflow: install

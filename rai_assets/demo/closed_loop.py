@@ -17,6 +17,7 @@ signed drift report) is the DRIFT-5 figure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import psutil
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from rai_assets.adapters.ledger import artifacts, loop
@@ -72,7 +74,9 @@ def _runs(instance: DagsterInstance, job: str, season: str, statuses: list[Dagst
 def run_closed_loop(state_dir: Path, *, dagster_bin: str, port: int = 3070, timeout_s: float = 900.0,
                     progress: Callable[[str], None] = print) -> list[Step]:
     """Run the scenario; returns the timeline. Starts and always stops ``dagster dev`` (by its PID)."""
-    from rai_assets.definitions import TENANT_SEASON_JOB, defs, resolved_stores
+    from rai_assets.definitions import TENANT_SEASON_JOB, build_definitions, build_resources, resolved_stores
+
+    defs = build_definitions(build_resources())
 
     stores = resolved_stores()
     ledger, store = stores.ledger, stores.object_store
@@ -167,15 +171,25 @@ def _http_ok(url: str) -> bool:
 
 
 def _stop(server: subprocess.Popen[bytes]) -> None:
-    """Stop ``dagster dev`` and its children (its own process group) by PID: SIGINT, then SIGTERM/SIGKILL."""
+    """Stop ``dagster dev`` and every process it started (code servers, daemon, webserver, runs) by PID:
+    SIGINT to its process group first, then SIGTERM / SIGKILL to whatever is left."""
+    try:
+        children = psutil.Process(server.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
     for sig, wait_s in ((signal.SIGINT, 30), (signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             server.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-    print(f"warning: dagster dev PID {server.pid} did not stop", file=sys.stderr)
+            break
+    _, alive = psutil.wait_procs(children, timeout=10)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(alive, timeout=10)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    if server.poll() is None:
+        print(f"warning: dagster dev PID {server.pid} did not stop", file=sys.stderr)

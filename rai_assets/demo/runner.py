@@ -106,7 +106,9 @@ def run_demo(
     ``RAI_LEDGER_URL`` etc. must already be set (the CLI starts the embedded ledger first).
     Returns the per-partition runs and the per-tenant summaries.
     """
-    from rai_assets.definitions import TENANT_SEASON_JOB, defs, resolved_stores
+    from rai_assets.definitions import TENANT_SEASON_JOB, build_definitions, build_resources, resolved_stores
+
+    defs = build_definitions(build_resources())
 
     stores = resolved_stores()
     ledger, store = stores.ledger, stores.object_store
