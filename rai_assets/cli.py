@@ -255,17 +255,10 @@ def _run_governance(action: str, tenant: str, version: int, actor: str, reason: 
         common = {"tenant": tenant, "version": version, "actor": actor, "reason": reason, "role": role}
         try:
             if action == "rollback":
-                result = actions.rollback(stores.ledger, stores.mlflow_registry, tenant=tenant, version=version,
-                                          actor=actor, reason=reason, role=role)
-            elif action == "approve":
-                result = actions.approve(stores.ledger, tenant=tenant, version=version, actor=actor, reason=reason,
-                                         role=role)
-            elif action == "reject":
-                result = actions.reject(stores.ledger, tenant=tenant, version=version, actor=actor, reason=reason,
-                                        role=role)
+                result = actions.rollback(stores.ledger, stores.mlflow_registry, **common)  # type: ignore[arg-type]
             else:
-                result = actions.baseline_reset(stores.ledger, tenant=tenant, version=version, actor=actor,
-                                                reason=reason, role=role)
+                run = {"approve": actions.approve, "reject": actions.reject, "baseline-reset": actions.baseline_reset}
+                result = run[action](stores.ledger, **common)  # type: ignore[arg-type]
         except (actions.GovernanceError, LedgerRefusal) as exc:
             raise click.ClickException(f"{action} refused for {common}: {exc}") from exc
         click.echo(f"{result.action}: {result.tenant} v{result.mlflow_version} {result.before} → {result.after} "
@@ -274,32 +267,24 @@ def _run_governance(action: str, tenant: str, version: int, actor: str, reason: 
         _stop_owned(pid)
 
 
-@governance.command("approve")
-@_governance_options("manager")
-def governance_approve(tenant: str, version: int, actor: str, reason: str, role: str) -> None:
-    """QUARANTINED → VALIDATED, or VALIDATED → SHADOW (needs a passed, verified bias audit)."""
-    _run_governance("approve", tenant, version, actor, reason, role)
+_VERSION_ACTIONS = {
+    "approve": ("manager", "QUARANTINED → VALIDATED, or VALIDATED → SHADOW (needs a passed, verified bias audit)."),
+    "reject": ("manager", "VALIDATED / SHADOW / CANARY / QUARANTINED → DEPRECATED."),
+    "rollback": ("admin", "Restore a previous champion (the current one is deprecated); MLflow's alias follows."),
+    "baseline-reset": ("admin", "Make the version's training snapshot the tenant's drift reference."),
+}
 
 
-@governance.command("reject")
-@_governance_options("manager")
-def governance_reject(tenant: str, version: int, actor: str, reason: str, role: str) -> None:
-    """VALIDATED / SHADOW / CANARY / QUARANTINED → DEPRECATED."""
-    _run_governance("reject", tenant, version, actor, reason, role)
+def _version_action_command(action: str, default_role: str, doc: str) -> None:
+    def command(tenant: str, version: int, actor: str, reason: str, role: str) -> None:
+        _run_governance(action, tenant, version, actor, reason, role)
+
+    command.__doc__ = doc
+    governance.command(action)(_governance_options(default_role)(command))
 
 
-@governance.command("rollback")
-@_governance_options("admin")
-def governance_rollback(tenant: str, version: int, actor: str, reason: str, role: str) -> None:
-    """Restore a previous champion (the current one is deprecated); MLflow's alias follows."""
-    _run_governance("rollback", tenant, version, actor, reason, role)
-
-
-@governance.command("baseline-reset")
-@_governance_options("admin")
-def governance_baseline_reset(tenant: str, version: int, actor: str, reason: str, role: str) -> None:
-    """Make the version's training snapshot the tenant's drift reference."""
-    _run_governance("baseline-reset", tenant, version, actor, reason, role)
+for _action, (_role, _doc) in _VERSION_ACTIONS.items():
+    _version_action_command(_action, _role, _doc)
 
 
 @governance.command("breaker-reset")

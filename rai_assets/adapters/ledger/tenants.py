@@ -100,16 +100,21 @@ def season_order(conn: Conn) -> list[str]:
     return [r["season_id"] for r in conn.execute("SELECT season_id FROM seasons ORDER BY ordinal").fetchall()]
 
 
+def _split_calendar(conn: Conn, season: str) -> tuple[list[str], list[str]]:
+    order = season_order(conn)
+    if season not in order:
+        raise UnknownSeasonError(f"season {season!r} is not registered (rai-assets season register)")
+    i = order.index(season)
+    return order[:i], order[i + 1 :]
+
+
 def seasons_before(conn: Conn, season: str) -> list[str]:
     """Season ids strictly earlier than ``season``, in time order.
 
     Raises:
         UnknownSeasonError: ``season`` is not registered.
     """
-    order = season_order(conn)
-    if season not in order:
-        raise UnknownSeasonError(f"season {season!r} is not registered (rai-assets season register)")
-    return order[: order.index(season)]
+    return _split_calendar(conn, season)[0]
 
 
 def seasons_after(conn: Conn, season: str) -> list[str]:
@@ -118,7 +123,4 @@ def seasons_after(conn: Conn, season: str) -> list[str]:
     Raises:
         UnknownSeasonError: ``season`` is not registered.
     """
-    order = season_order(conn)
-    if season not in order:
-        raise UnknownSeasonError(f"season {season!r} is not registered (rai-assets season register)")
-    return order[order.index(season) + 1 :]
+    return _split_calendar(conn, season)[1]
