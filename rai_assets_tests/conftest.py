@@ -5,6 +5,7 @@ instance. Nothing is mocked."""
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("RAI_METRICS_FILE", os.path.join(tempfile.mkdtemp(prefix="rai-metrics-"), "rai_assets.prom"))
 
 from rai_assets.adapters.ledger.embedded import LEDGER_DATABASE, start_embedded_postgres, stop_embedded_postgres
 from rai_assets.adapters.ledger.resource import LedgerResource

@@ -4,6 +4,7 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from rai_assets.adapters import metrics
 from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger.profiles import upsert_season_profile
 from rai_assets.adapters.ledger.resource import LedgerResource
@@ -101,6 +102,11 @@ def learning_events(
             season_events = events_frame(event_store.load_events(conn, tenant, [season]), spec)
             upsert_season_profile(conn, tenant, season, season_profile(season_events, spec.numeric_features), total)
 
+    metrics.dead_letters.labels(tenant=tenant, season=season).set(dead_total)
+    metrics.pipeline_status.labels(stage="ingestion", status="dead_letters" if new_dead else "clean").inc()
+    metrics.export()
+    if new_dead:
+        context.log.warning(f"{new_dead} new dead letters for {tenant}/{season} (ING-4)")
     if public_key is None:
         context.log.error(f"tenant {tenant!r} is not registered: all {len(outcome.dead_letters)} lines dead-lettered")
     reasons: dict[str, int] = {}

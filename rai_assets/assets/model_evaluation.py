@@ -6,6 +6,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from rai_assets.adapters import metrics
 from rai_assets.adapters.ledger import artifacts
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
@@ -113,6 +114,10 @@ def model_evaluation(
             and mlflow_registry.champion_version(part.tenant) != champion.mlflow_version:
         mlflow_registry.set_champion_alias(part.tenant, champion.mlflow_version)  # MLflow follows the ledger
 
+    metrics.model_mae.labels(tenant=part.tenant, role="candidate").set(cand.mae)
+    if champ_metrics is not None:
+        metrics.model_mae.labels(tenant=part.tenant, role="champion").set(champ_metrics.mae)
+    metrics.export()
     return MaterializeResult(
         metadata={
             "candidate_mae_kg_ha": cand.mae,

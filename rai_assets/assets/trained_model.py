@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from opentelemetry import trace
 
+from rai_assets.adapters import metrics
 from rai_assets.adapters.ledger import artifacts
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
@@ -101,6 +102,8 @@ def trained_model(
             mlflow_model_name=mlflow_registry.model_name(part.tenant), mlflow_version=mlflow_version,
             mlflow_run_id=run_id, training_seconds=seconds,
         )
+    metrics.training_duration_seconds.labels(tenant=part.tenant).observe(seconds)
+    metrics.export()
     return _result(mlflow_registry, model, root, reused=False, extra={"train_mae_kg_ha": fit.mae,
                                                                       "training_seconds": seconds})
 

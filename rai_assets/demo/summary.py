@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rai_assets.adapters.ledger import artifacts
+from rai_assets.adapters.ledger import artifacts, loop
 from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
@@ -24,6 +24,7 @@ class TenantSummary:
     max_psi: float | None
     drift_verdict: str | None
     bias_verdict: str | None
+    promotion: str | None
     dead_letters: int
 
 
@@ -34,7 +35,7 @@ def summarize(ledger: LedgerResource, tenant: str) -> TenantSummary:
         evaluated = [s for s in season_order(conn) if model_store.latest_model_for_partition(conn, tenant, s)]
         latest = evaluated[-1] if evaluated else None
         cand = champ = naive = psi = None
-        drift = bias = None
+        drift = bias = promotion = None
         if latest is not None:
             model = model_store.latest_model_for_partition(conn, tenant, latest)
             body = artifacts.latest_evaluation(conn, tenant, latest, model.model_id) if model else None
@@ -49,9 +50,12 @@ def summarize(ledger: LedgerResource, tenant: str) -> TenantSummary:
             audit = artifacts.latest_signed(conn, "bias_audits", tenant, latest)
             if audit:
                 bias = "pass" if audit["passed"] else "fail"
+            if model is not None:
+                decisions = loop.promotion_decisions(conn, tenant, model.model_id)
+                promotion = f"{decisions[-1]['stage']}: {decisions[-1]['decision']}" if decisions else model.state.value
         dead = event_store.count_dead_letters(conn, tenant)
     return TenantSummary(tenant, champion.mlflow_version if champion else None, latest, cand, champ, naive, psi,
-                         drift, bias, dead)
+                         drift, bias, promotion, dead)
 
 
 def format_table(rows: list[TenantSummary]) -> str:
@@ -60,11 +64,11 @@ def format_table(rows: list[TenantSummary]) -> str:
         return "—" if v is None else fmt.format(v)
 
     header = ["tenant", "champion", "season", "cand MAE", "champ MAE", "naive MAE", "max PSI", "drift", "bias",
-              "dead letters"]
+              "candidate", "dead letters"]
     body = [
         [r.tenant, f"v{r.champion_version}" if r.champion_version else "—", r.latest_season or "—",
          f(r.candidate_mae), f(r.champion_mae), f(r.naive_mae), f(r.max_psi, "{:.3f}"), r.drift_verdict or "—",
-         r.bias_verdict or "—", str(r.dead_letters)]
+         r.bias_verdict or "—", r.promotion or "—", str(r.dead_letters)]
         for r in rows
     ]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)]

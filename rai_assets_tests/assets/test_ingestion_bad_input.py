@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, materialize
 
+from rai_assets.adapters import metrics
 from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import register_season, register_tenant
@@ -99,6 +100,9 @@ def test_bad_signature_dead_letters_the_whole_batch(resources, setup, tenant, tm
     assert {d["line_no"] for d in dead} == {1, 2}
     assert all(d["source_file"].endswith("forged.jsonl") for d in dead)
     assert json.loads(dead[0]["raw_payload"])["field_id"] == "f-1"
+    # ING-4 / OBS-1: the dead-letter count is visible as a metric, exported for Prometheus
+    assert metrics.REGISTRY.get_sample_value("rai_dead_letters", {"tenant": tenant, "season": SEASON}) == 2
+    assert f'rai_dead_letters{{season="{SEASON}",tenant="{tenant}"}} 2.0' in metrics.export().read_text()
 
 
 def test_tampered_line_is_caught_by_the_manifest_digest(resources, setup, tenant):
