@@ -31,6 +31,7 @@ from rai_assets.adapters.ledger.embedded import LEDGER_DATABASE
 from rai_assets.adapters.ledger.models import ModelVersion
 from rai_assets.adapters.ledger.resource import Conn, LedgerResource
 from rai_assets.adapters.ledger.tenants import register_season, register_tenant
+from rai_assets.domain.canonical import canonical_json
 from rai_assets.domain.lifecycle import ModelState
 from rai_assets.domain.signing import KeyPair
 from rai_assets.domain.signing_envelope import SignedDocument, sign_document
@@ -284,11 +285,11 @@ def insert_model_in_state(conn: Conn, tenant: str, root: str, state: ModelState,
 
 def insert_learning_event(conn: Conn, tenant: str, field: str, *, season: str = SEASON) -> None:
     """A plain INSERT of one learning event (the row-level policy checks it)."""
-    payload = {"tenant_id": tenant, "season_id": season, "field_id": field, "yield": 4300.0}
+    payload = canonical_json({"tenant_id": tenant, "season_id": season, "field_id": field, "yield": 4300.0})
     conn.execute(
         "INSERT INTO learning_events (tenant_id, season_id, field_id, payload, payload_sha256, source_file, line_no)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (tenant, season, field, Jsonb(payload), sha(repr(payload)), f"{tenant}/batch.jsonl", 1),
+        " VALUES (%s, %s, %s, %s::json, %s, %s, %s)",
+        (tenant, season, field, payload.decode(), hashlib.sha256(payload).hexdigest(), f"{tenant}/batch.jsonl", 1),
     )
 
 

@@ -68,7 +68,7 @@ def _fingerprint(ledger: LedgerResource, table: str) -> str:
 
 # (table, SET clause, what the app role gets). The WHERE clause selects the tenant's rows.
 UPDATE_CASES = [
-    ("learning_events", "payload = '{\"yield\": 1}'::jsonb", PRIVILEGE),
+    ("learning_events", "payload = '{\"yield\": 1}'::json", PRIVILEGE),
     ("learning_events", "payload_sha256 = repeat('0', 64)", PRIVILEGE),
     ("dataset_snapshots", "merkle_root = repeat('f', 64)", PRIVILEGE),
     ("dataset_snapshots", "row_count = row_count + 1", PRIVILEGE),

@@ -34,7 +34,7 @@ def insert_events(conn: Conn, tenant: str, season: str, events: Sequence[Accepte
         return 0
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS staging_learning_events (tenant_id text, season_id text, field_id text,"
-        " payload jsonb, payload_sha256 char(64), source_file text, line_no integer, dagster_run_id text)"
+        " payload json, payload_sha256 char(64), source_file text, line_no integer, dagster_run_id text)"
         " ON COMMIT DELETE ROWS"
     )
     with conn.cursor().copy(

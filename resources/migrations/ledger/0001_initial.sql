@@ -21,8 +21,11 @@ CREATE TABLE learning_events (
     tenant_id      text NOT NULL REFERENCES tenants,
     season_id      text NOT NULL REFERENCES seasons,
     field_id       text NOT NULL CHECK (field_id ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
-    payload        jsonb NOT NULL,
-    payload_sha256 char(64) NOT NULL,
+    -- json, not jsonb: the exact canonical bytes that were hashed are kept, so the database
+    -- itself can check that the payload matches its digest
+    payload        json NOT NULL,
+    payload_sha256 char(64) NOT NULL
+        CHECK (payload_sha256 = encode(sha256(convert_to(payload::text, 'UTF8')), 'hex')),
     source_file    text NOT NULL,
     line_no        integer NOT NULL,
     dagster_run_id text NOT NULL DEFAULT '',
