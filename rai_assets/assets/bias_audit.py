@@ -13,7 +13,7 @@ from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.common import ASSET_GROUP, partition_context
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame
-from rai_assets.assets.partitions import tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
 from rai_assets.assets.signed_reports import read_back_and_verify, sign_and_store
 from rai_assets.domain.bias import audit_bias, size_class
 from rai_assets.domain.features import target_vector
@@ -33,6 +33,7 @@ def subgroup_frame(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, 
 
 @asset(
     partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
     kinds={"fairlearn"},
     deps=[model_evaluation],

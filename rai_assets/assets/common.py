@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from dagster import AssetExecutionContext
+from dagster import AssetExecutionContext, Backoff, RetryPolicy
 
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import get_tenant
@@ -14,6 +14,9 @@ from rai_assets.domain.model_spec import ModelSpec, load_model_spec
 from rai_assets.resource_files import resources_dir
 
 ASSET_GROUP = "tenant_season"
+
+# INF-4: failed steps retry up to 5 times with exponential backoff from 1 s (1, 2, 4, 8, 16 s).
+STEP_RETRY = RetryPolicy(max_retries=5, delay=1.0, backoff=Backoff.EXPONENTIAL)
 
 
 @dataclass(frozen=True)

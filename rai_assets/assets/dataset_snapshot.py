@@ -27,7 +27,12 @@ from rai_assets.adapters.ledger.tenants import seasons_before
 from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
 from rai_assets.assets.common import ASSET_GROUP, partition_context
 from rai_assets.assets.learning_events import learning_events
-from rai_assets.assets.partitions import SEASON_DIMENSION, TENANT_DIMENSION, tenant_season_partitions
+from rai_assets.assets.partitions import (
+    ONE_PARTITION_PER_RUN,
+    SEASON_DIMENSION,
+    TENANT_DIMENSION,
+    tenant_season_partitions,
+)
 from rai_assets.domain.profile import season_profile
 from rai_assets.domain.snapshot import build_snapshot
 
@@ -68,6 +73,7 @@ def snapshot_key(tenant: str, season: str, merkle_root: str) -> str:
     check_specs=[AssetCheckSpec(CHECK, asset=SNAPSHOT_ASSET, blocking=True,
                                 description="Great Expectations suite 'dataset_snapshot' (SNAP-3)")],
     partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
     can_subset=True,  # makes the check output optional, so a skipped first season is not an error
 )
 def dataset_snapshot(

@@ -16,7 +16,7 @@ from rai_assets.assets.common import ASSET_GROUP, markdown_table, partition_cont
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame, snapshot_frame, trained_on
-from rai_assets.assets.partitions import tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
 from rai_assets.assets.signed_reports import read_back_and_verify, sign_and_store
 from rai_assets.domain.drift import assess_drift, drift_table_markdown
 from rai_assets.domain.evaluation import regression_metrics
@@ -28,6 +28,7 @@ NO_REFERENCE = "no_reference"
 
 @asset(
     partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
     kinds={"scipy"},
     deps=[learning_events, model_evaluation],

@@ -11,7 +11,7 @@ from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import Tenant, UnknownTenantError, get_tenant
 from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
 from rai_assets.assets.common import ASSET_GROUP, markdown_table, spec_by_id
-from rai_assets.assets.partitions import partition_ids, tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, partition_ids, tenant_season_partitions
 from rai_assets.assets.worker_pool import chunk_map
 from rai_assets.domain.contract import reader_for_major
 from rai_assets.domain.features import events_frame
@@ -37,6 +37,7 @@ def landing_prefix(tenant: str, season: str) -> str:
 
 @asset(
     partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
     kinds={"postgres"},
     description="Learning events of one tenant-season: contract-checked (ING-1), Ed25519-verified (ING-3), "

@@ -15,7 +15,7 @@ from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.common import ASSET_GROUP, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, snapshot_frame, trained_on
-from rai_assets.assets.partitions import tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.domain.evaluation import (
     compare_models,
@@ -29,6 +29,7 @@ from rai_assets.domain.lifecycle import ModelState
 
 @asset(
     partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
     kinds={"mlflow"},
     deps=[trained_model, learning_events],

@@ -13,24 +13,21 @@ sample size and evidence.
 from typing import Any
 
 import numpy as np
-from dagster import AssetExecutionContext, Backoff, MaterializeResult, MetadataValue, RetryPolicy, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from rai_assets.adapters.ledger import artifacts, audit, loop
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.bias_audit import bias_audit
-from rai_assets.assets.common import ASSET_GROUP, partition_context
+from rai_assets.assets.common import ASSET_GROUP, STEP_RETRY, partition_context
 from rai_assets.assets.drift_report import drift_report
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on
-from rai_assets.assets.partitions import tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
 from rai_assets.domain.features import target_vector
 from rai_assets.domain.lifecycle import ModelState
 from rai_assets.domain.sequential import canary_slice, msprt
-
-# INF-4: up to 5 retries with exponential backoff from 1 s (1, 2, 4, 8, 16 s; jittered).
-STEP_RETRY = RetryPolicy(max_retries=5, delay=1.0, backoff=Backoff.EXPONENTIAL)
 
 
 def _previous_champion(conn: Any, tenant: str, current_id: int) -> model_store.ModelVersion | None:
@@ -48,6 +45,7 @@ def _previous_champion(conn: Any, tenant: str, current_id: int) -> model_store.M
 
 @asset(
     partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
     kinds={"mlflow", "postgres"},
     deps=[model_evaluation, bias_audit, drift_report],

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from dagster import (
     AssetExecutionContext,
+    BackfillPolicy,
     DagsterInstance,
     DynamicPartitionsDefinition,
     MultiPartitionKey,
@@ -27,6 +28,14 @@ season_partitions = DynamicPartitionsDefinition(name=SEASON_DIMENSION)
 tenant_season_partitions = MultiPartitionsDefinition(
     {TENANT_DIMENSION: tenant_partitions, SEASON_DIMENSION: season_partitions}
 )
+
+# Backfill policy of every tenant × season asset, chosen deliberately: one partition per run. A
+# season's models depend on the champion that earlier seasons decided, so a tenant's seasons must
+# run in order; Dagster cannot express "the previous season" on a dynamic dimension, so the order
+# comes from the run queue instead (dagster.yaml limits runs tagged dagster/partition/tenant to one
+# per tenant, dequeued in submission order). A single-run policy would materialize each asset for
+# all seasons before the next asset and break that order.
+ONE_PARTITION_PER_RUN = BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 
 def partition_key(tenant: str, season: str) -> MultiPartitionKey:

@@ -16,7 +16,7 @@ from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.common import ASSET_GROUP, partition_context
 from rai_assets.assets.dataset_snapshot import dataset_snapshot
 from rai_assets.assets.model_io import snapshot_frame
-from rai_assets.assets.partitions import tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
 from rai_assets.domain.evaluation import regression_metrics
 from rai_assets.domain.features import feature_matrix, target_vector
 from rai_assets.domain.lifecycle import ModelState
@@ -27,6 +27,7 @@ tracer = trace.get_tracer("rai_assets")
 
 @asset(
     partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
     kinds={"xgboost", "mlflow"},
     deps=[dataset_snapshot],

@@ -14,11 +14,12 @@ from rai_assets.assets.common import ASSET_GROUP, markdown_table, partition_cont
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on
 from rai_assets.assets.model_promotion import model_promotion
-from rai_assets.assets.partitions import tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
 
 
 @asset(
     partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
     kinds={"postgres"},
     deps=[learning_events, model_promotion],

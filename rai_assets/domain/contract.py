@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -36,17 +36,24 @@ class SemVer:
 
     @classmethod
     def parse(cls, text: object) -> SemVer:
-        """Parse ``major.minor.patch``.
+        """Parse ``major.minor.patch`` (cached: every event of a batch carries the same version).
 
         Raises:
             ContractError: ``text`` is not a semantic version string.
         """
-        if not isinstance(text, str) or not (m := SEMVER.match(text)):
+        if not isinstance(text, str):
             raise ContractError(f"schema_version {text!r} is not a semantic version (major.minor.patch)")
-        return cls(int(m[1]), int(m[2]), int(m[3]))
+        return _parse_semver(text)
 
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}.{self.patch}"
+
+
+@lru_cache(maxsize=256)
+def _parse_semver(text: str) -> SemVer:
+    if not (m := SEMVER.match(text)):
+        raise ContractError(f"schema_version {text!r} is not a semantic version (major.minor.patch)")
+    return SemVer(int(m[1]), int(m[2]), int(m[3]))
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 import os
 
-from dagster import AssetSelection, Backoff, RetryPolicy, define_asset_job
+from dagster import AssetSelection, define_asset_job
 
 from rai_assets.assets.bias_audit import bias_audit
+from rai_assets.assets.common import STEP_RETRY
 from rai_assets.assets.dataset_snapshot import dataset_snapshot
 from rai_assets.assets.drift_report import drift_report
 from rai_assets.assets.learning_events import learning_events
@@ -20,8 +21,6 @@ SENSOR_INTERVAL_S = int(os.environ.get("RAI_SENSOR_INTERVAL_S", "30"))
 RETRAINING_JOB = "retraining_job"
 RETRAIN_TENANT_TAG = "rai/retrain-tenant"  # tag concurrency limit 1 per value in dagster.yaml (RET-2)
 
-# INF-4: failed steps retry up to 5 times, exponential backoff from 1 s (1, 2, 4, 8, 16 s).
-RETRAINING_RETRY = RetryPolicy(max_retries=5, delay=1.0, backoff=Backoff.EXPONENTIAL)
 
 ingestion_job = define_asset_job(
     INGESTION_JOB,
@@ -40,7 +39,7 @@ retraining_job = define_asset_job(
     RETRAINING_JOB,
     selection=AssetSelection.assets(dataset_snapshot, trained_model),
     partitions_def=tenant_season_partitions,
-    op_retry_policy=RETRAINING_RETRY,
+    op_retry_policy=STEP_RETRY,
     tags={"dagster/max_runtime": str(24 * 3600)},  # RET-9: a retraining run may take at most 24 h
     description="Guarded retraining of one tenant for its next season: snapshot of every season up to the drifted "
     "one → candidate model (RET-1..9). The candidate is judged when that season's labels land.",
