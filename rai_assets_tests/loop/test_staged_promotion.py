@@ -84,3 +84,34 @@ def test_no_decision_until_the_sample_suffices(resources, suffix, tmp_path, n_fi
         assert canary["sample_size"] < 30
     assert candidate.state is ModelState.CANARY and champion.model_id == old.model_id
     assert chain_ok
+
+
+def test_degraded_new_champion_is_rolled_back_at_once(resources, suffix, tmp_path):
+    """RET-8: the canary winner of season 3 degrades on season 4 (yields collapse):
+    the promotion step rolls back to the previous champion at once, audits it and starts the cooldown."""
+    tenant = f"degrade-{suffix}"
+    depressed = SeasonShape(yield_factor=0.55)
+    collapse = SeasonShape(yield_factor=0.35)  # season 4: yields collapse, the new champion's MAE degrades
+    instance = DagsterInstance.ephemeral()
+    seasons = land_synthetic_tenant(resources, instance, tenant, [depressed, NORMAL, NORMAL, collapse], 700,
+                                    tmp_path / "keys")
+    run_seasons(resources, instance, tenant, seasons[:2])
+    with resources["ledger"].connect(tenant) as conn:
+        first = model_store.get_champion(conn, tenant)
+        if first is None:
+            first = model_store.promote_bootstrap_champion(
+                conn, model_store.latest_model_for_partition(conn, tenant, seasons[1]), reason="test setup")
+    run_seasons(resources, instance, tenant, seasons[2:3])
+    with resources["ledger"].connect(tenant) as conn:
+        winner = model_store.get_champion(conn, tenant)
+    assert winner.model_id != first.model_id, "setup: season 3's candidate should win its canary"
+    run_seasons(resources, instance, tenant, seasons[3:])
+    with resources["ledger"].connect(tenant) as conn:
+        champion = model_store.get_champion(conn, tenant)
+        rollbacks = [d for d in loop.promotion_decisions(conn, tenant) if d["stage"] == "rollback"]
+        assert loop.last_rollback(conn, tenant) is not None
+        assert audit.verify_chain(conn, tenant).ok
+    assert champion.model_id == first.model_id
+    assert [(d["candidate_model_id"], d["champion_model_id"]) for d in rollbacks] == [(first.model_id,
+                                                                                       winner.model_id)]
+    assert resources["mlflow_registry"].champion_version(tenant) == first.mlflow_version
