@@ -64,12 +64,6 @@ def get_tenant(conn: Conn, tenant: str) -> Tenant:
     return Tenant(**row)
 
 
-def list_tenants(conn: Conn) -> list[Tenant]:
-    """All registered tenants, by id."""
-    rows = conn.execute("SELECT tenant_id, public_key, model_spec, display_name FROM tenants ORDER BY tenant_id")
-    return [Tenant(**r) for r in rows.fetchall()]
-
-
 def register_season(conn: Conn, season: str, ordinal: int | None = None, label: str = "") -> int:
     """Register a season in the calendar; returns its ordinal (order of seasons in time).
 
