@@ -34,11 +34,60 @@ Epsilon: a bin that is empty in one window would make ``ln(c/r)`` infinite; ever
 at ``epsilon`` (default ``1e-4``, a common zero replacement in PSI practice) before the logarithm, so both
 indices are always finite. The floored shares are not renormalised.
 
-Significance guard (DRIFT-2): below ``min_sample`` current rows (default 1000) all metrics are still
-computed and reported, but no drift verdict is given (verdict ``"insufficient_sample"``).
+Season-level covariates (DRIFT-6): a covariate set per tenant-season (a market price, a wage) has,
+for the question "has it changed?", one observation per *season*, not one per field: the fields of a
+season share it, so per-field tests on it are pseudo-replicated (Hurlbert 1984, *Ecol. Monogr.*
+54(2):187-211) and its per-field PSI hits the epsilon ceiling (``~2·ln(1/epsilon) = 18.4``) whenever
+the value moves at all. Such a column is therefore compared *season to season*: its season value (the
+within-season median; identical to the value when it is constant) against every reference season's
+value (``history``, in season order), as the ratio to the latest reference season and to the mean of
+the reference seasons' values, and the log of the latter; a change is flagged when
+``|ratio - 1| > season_ratio_actionable`` for either ratio (default 0.25, a project threshold).
+A column is season-level when the spec declares it (``DriftThresholds.season_level``: prices and
+wages, which farmers report per field with noise but are set by the village market) or when the data
+show it (constant within the current season and within each reference season, ``season_id`` column).
+Season-level covariates are listed first, ranked by ``|log ratio|``, and are excluded from the
+per-field PSI/KL/tests. With a handful of seasons no significance test is possible (the rank of the
+current season among ``k + 1`` exchangeable seasons has a two-sided p-value of at least ``2/(k+1)``),
+so a flagged change makes the verdict ``"warning"`` (named first), not actionable drift.
+
+Small samples (DRIFT-2, DRIFT-6): the per-field tests must be valid at the sample size at hand, so
+
+* numeric features below ``min_sample`` current rows (and with at most 10,000 rows per window) use the
+  **exact** two-sample KS p-value (``scipy.stats.ks_2samp(method="exact")``: the exact null
+  distribution of ``D`` for continuous data, Hodges 1958, *Ark. Mat.* 3:469-486). With ties (prices
+  and kg rounded by the farmer) the exact p-value is conservative, i.e. still valid at level
+  ``alpha`` (Noether 1963, *Metrika* 7:115-116). At ``min_sample`` rows or more the asymptotic p-value
+  is used (its error is then negligible);
+* categorical features whose 2 x k table has an expected count below 5 (Cochran 1954, *Biometrics*
+  10(4):417-451: the chi-squared approximation needs expected counts >= 5) use a Monte-Carlo
+  permutation p-value of the same chi-squared statistic (9,999 seeded permutations of the window
+  labels; ``p = (1 + #{T* >= T}) / (B + 1)``, Phipson & Smyth 2010, *Stat. Appl. Genet. Mol. Biol.*
+  9(1):39), which is valid at any n (Good 2005, *Permutation, Parametric and Bootstrap Tests*);
+* each feature reports ``min_attainable_p``, the smallest p-value its test could give at these sample
+  sizes (exact KS: complete separation, ``2 / C(m + n, n)``; permutation: ``max(1/(B+1),
+  1/C(N, n))``) and ``decidable = min_attainable_p < alpha``. The verdict is
+  ``"insufficient_sample"`` only when no feature is decidable, no season-level covariate is compared
+  and the MAE is not degraded: only then can no test decide.
+
+``min_sample`` (DRIFT-2, default 1000) is thus the sample size from which the *asymptotic* tests and
+the PSI-based effect-size rule are used: at ``n >= min_sample`` a feature is actionable when
+``PSI >= psi_actionable`` and its BH-adjusted test is significant (as before). Below it PSI is
+reported but not used for the verdict: under no change ``PSI`` is approximately
+``(1/n + 1/m) · chi²_{k-1}`` (Yurdakul 2018), whose mean ``(k-1)(1/n + 1/m)`` is already 0.37 for
+n = 30, m = 120 and 10 bins, above the 0.25 "significant shift" level; a feature is actionable when its
+small-n test is significant after Benjamini-Hochberg (at these n a significant KS test already
+requires ``D >= ~1.36·sqrt(1/n + 1/m)``, a large effect).
 
 Performance drift (DRIFT-4): the MAE on the current window (kg/ha) is compared with the MAE of the
 model on its validation set; the model is degraded when ``MAE_current > (1 + ratio) · MAE_validation``.
+A degraded MAE is reported on its own and makes the verdict ``"drift"`` by itself, whatever the
+features say. When the current absolute errors are given, a seeded percentile bootstrap (Efron &
+Tibshirani 1993, ch. 13; 4,999 resamples) gives a 90 % interval of ``MAE_current / MAE_validation``
+and the one-sided bootstrap p-value of ``MAE_current <= (1 + ratio) · MAE_validation``; the validation
+MAE is treated as fixed (its own sampling error is ignored, so the interval is somewhat too narrow).
+The ratio rule stays the flag; ``degradation_confirmed`` says whether the interval's lower end is
+above ``1 + ratio``.
 
 Missing values: NaN/None are dropped per column before anything is computed, and the per-feature
 ``n_reference``/``n_current`` count the remaining values. ±inf is rejected (``ValueError``).
@@ -56,6 +105,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -72,12 +122,15 @@ __all__ = [
     "DriftThresholds",
     "FeatureDrift",
     "PerformanceDrift",
+    "SeasonCovariate",
     "assess_drift",
     "chi2_test",
     "drift_table_markdown",
     "ks_test",
+    "ks_test_exact",
     "psi_categorical",
     "psi_numeric",
+    "season_level_covariates",
 ]
 
 #: The possible values of :attr:`DriftAssessment.verdict`, from "no verdict" to the most severe.
@@ -103,6 +156,13 @@ class DriftThresholds:
         mae_degradation_ratio: performance drift is actionable when
             ``MAE_current > (1 + mae_degradation_ratio) · MAE_validation`` (default 0.20, i.e. 20 %
             worse than on validation). Non-negative.
+        season_ratio_actionable: a season-level covariate has changed when its season value differs
+            from the latest reference season's or from the reference seasons' mean by more than this
+            fraction (``|ratio - 1| > season_ratio_actionable``; default 0.25, a project threshold:
+            a quarter up or down in a price is a change an agronomist would ask about). > 0.
+        season_level: columns declared season-level (set per tenant-season: prices, wages); compared
+            season to season, not per field. Columns constant within every season are detected
+            without being declared. A list in the spec JSON; stored as a tuple.
     """
 
     psi_actionable: float = 0.25
@@ -110,6 +170,8 @@ class DriftThresholds:
     alpha: float = 0.05
     min_sample: int = 1000
     mae_degradation_ratio: float = 0.20
+    season_ratio_actionable: float = 0.25
+    season_level: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.psi_warning) and self.psi_warning >= 0.0):
@@ -127,6 +189,13 @@ class DriftThresholds:
             raise ValueError(
                 f"mae_degradation_ratio must be a finite number >= 0, got {self.mae_degradation_ratio!r}"
             )
+        if not (math.isfinite(self.season_ratio_actionable) and self.season_ratio_actionable > 0.0):
+            raise ValueError(
+                f"season_ratio_actionable must be a finite number > 0, got {self.season_ratio_actionable!r}"
+            )
+        if isinstance(self.season_level, str) or not all(isinstance(c, str) for c in self.season_level):
+            raise ValueError(f"season_level must be a list of column names, got {self.season_level!r}")
+        object.__setattr__(self, "season_level", tuple(self.season_level))
 
 
 #: The default thresholds (module-level so that it can serve as an argument default).
@@ -150,6 +219,11 @@ class FeatureDrift:
         n_current: non-missing current values of the feature.
         significant: ``p_value_adjusted < alpha``.
         psi_level: ``"stable"`` (PSI < warning), ``"warning"`` or ``"shift"`` (PSI >= actionable).
+            Descriptive only below ``min_sample`` (see the module docstring).
+        min_attainable_p: the smallest p-value the test could return at these sample sizes.
+        decidable: ``min_attainable_p < alpha``: some outcome could be significant.
+        actionable: the feature drives a ``"drift"`` verdict: significant and, at ``n >= min_sample``,
+            ``PSI >= psi_actionable``.
     """
 
     feature: str
@@ -164,6 +238,9 @@ class FeatureDrift:
     n_current: int
     significant: bool
     psi_level: str
+    min_attainable_p: float = 0.0
+    decidable: bool = True
+    actionable: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as plain JSON-serialisable Python values (non-finite floats → ``None``)."""
@@ -180,6 +257,9 @@ class FeatureDrift:
             "n_current": int(self.n_current),
             "significant": bool(self.significant),
             "psi_level": self.psi_level,
+            "min_attainable_p": _json_float(self.min_attainable_p),
+            "decidable": bool(self.decidable),
+            "actionable": bool(self.actionable),
         }
 
 
@@ -191,13 +271,25 @@ class PerformanceDrift:
         mae_current: mean absolute error on the current window, target unit (kg/ha).
         mae_validation: mean absolute error of the model on its validation set, same unit.
         degradation_ratio: ``mae_current / mae_validation - 1`` (unitless; 0.3 = 30 % worse).
-        degraded: ``mae_current > (1 + thresholds.mae_degradation_ratio) · mae_validation``.
+        degraded: ``mae_current > (1 + thresholds.mae_degradation_ratio) · mae_validation`` — the
+            flag; actionable on its own.
+        n: number of current absolute errors bootstrapped (0 when none were given).
+        ratio_ci_low, ratio_ci_high: 90 % percentile-bootstrap interval of
+            ``mae_current / mae_validation`` (``None`` without errors).
+        p_value: one-sided bootstrap p-value of ``MAE_current <= (1 + ratio)·MAE_validation``
+            (``None`` without errors).
+        degradation_confirmed: ``ratio_ci_low > 1 + ratio`` (``None`` without errors).
     """
 
     mae_current: float
     mae_validation: float
     degradation_ratio: float
     degraded: bool
+    n: int = 0
+    ratio_ci_low: float | None = None
+    ratio_ci_high: float | None = None
+    p_value: float | None = None
+    degradation_confirmed: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as plain JSON-serialisable Python values."""
@@ -206,6 +298,57 @@ class PerformanceDrift:
             "mae_validation": _json_float(self.mae_validation),
             "degradation_ratio": _json_float(self.degradation_ratio),
             "degraded": bool(self.degraded),
+            "n": int(self.n),
+            "ratio_ci_low": None if self.ratio_ci_low is None else _json_float(self.ratio_ci_low),
+            "ratio_ci_high": None if self.ratio_ci_high is None else _json_float(self.ratio_ci_high),
+            "p_value": None if self.p_value is None else _json_float(self.p_value),
+            "degradation_confirmed": self.degradation_confirmed,
+        }
+
+
+@dataclass(frozen=True)
+class SeasonCovariate:
+    """Season-to-season comparison of one season-level covariate (DRIFT-6).
+
+    Attributes:
+        feature: column name.
+        source: ``"declared"`` (listed in :attr:`DriftThresholds.season_level`) or
+            ``"constant_within_season"`` (detected from the data).
+        current_season: season id of the current window (``"current"`` without a ``season_id``).
+        current_value: the current season's value (within-season median), column unit.
+        history: ``((season, value, n_rows), ...)`` of the reference seasons, in season order.
+        ratio_to_latest: ``current_value / value of the latest reference season``.
+        ratio_to_reference_mean: ``current_value / mean of the reference seasons' values``.
+        log_ratio: ``ln(ratio_to_reference_mean)``; the ranking key is ``|log_ratio|``.
+        changed: ``|ratio - 1| > season_ratio_actionable`` for either ratio.
+        within_season_cv: coefficient of variation of the column inside the current season (0 for a
+            constant column), to show how "season-level" the per-field values are.
+    """
+
+    feature: str
+    source: str
+    current_season: str
+    current_value: float
+    history: tuple[tuple[str, float, int], ...]
+    ratio_to_latest: float
+    ratio_to_reference_mean: float
+    log_ratio: float
+    changed: bool
+    within_season_cv: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable values (non-finite floats → ``None``)."""
+        return {
+            "feature": self.feature,
+            "source": self.source,
+            "current_season": self.current_season,
+            "current_value": _json_float(self.current_value),
+            "history": [{"season": s, "value": _json_float(v), "n": int(n)} for s, v, n in self.history],
+            "ratio_to_latest": _json_float(self.ratio_to_latest),
+            "ratio_to_reference_mean": _json_float(self.ratio_to_reference_mean),
+            "log_ratio": _json_float(self.log_ratio),
+            "changed": bool(self.changed),
+            "within_season_cv": _json_float(self.within_season_cv),
         }
 
 
@@ -220,8 +363,13 @@ class DriftAssessment:
         n_current: rows of the current window (before the per-column NaN drop).
         min_sample: the significance guard applied (:attr:`DriftThresholds.min_sample`).
         verdict: one of :data:`VERDICTS`.
-        reasons: human-readable sentences naming every condition that drove the verdict.
-        max_psi: largest feature PSI (0.0 without features).
+        reasons: human-readable sentences naming every condition that drove the verdict; season-level
+            changes first, then performance, then per-field features.
+        max_psi: largest per-field feature PSI (0.0 without features; season-level covariates, which
+            are not compared per field, are not included).
+        season_level: season-level covariates, ranked by ``|log_ratio|`` (largest first).
+        sample_regime: ``"small_sample"`` (``n_current < min_sample``: exact/permutation tests,
+            PSI descriptive) or ``"asymptotic"``.
     """
 
     features: tuple[FeatureDrift, ...]
@@ -231,6 +379,8 @@ class DriftAssessment:
     verdict: str
     reasons: tuple[str, ...]
     max_psi: float
+    season_level: tuple[SeasonCovariate, ...] = ()
+    sample_regime: str = "asymptotic"
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (plain ints/floats/str/bool/lists; ``None`` for undefined).
@@ -243,7 +393,11 @@ class DriftAssessment:
             "n_current": int(self.n_current),
             "min_sample": int(self.min_sample),
             "max_psi": _json_float(self.max_psi),
+            "sample_regime": self.sample_regime,
+            "season_level": [covariate.to_dict() for covariate in self.season_level],
+            "season_level_changed": [c.feature for c in self.season_level if c.changed],
             "performance": None if self.performance is None else self.performance.to_dict(),
+            "actionable_features": [f.feature for f in self.features if f.actionable],
             "features": [feature.to_dict() for feature in self.features],
         }
 
@@ -525,6 +679,86 @@ def _chi2_from_counts(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
+#: Monte-Carlo permutations of the small-sample chi-squared test, and the seed (reproducible reports).
+N_PERMUTATIONS = 9_999
+#: Bootstrap resamples of the MAE-degradation interval.
+N_BOOTSTRAP = 4_999
+#: Seed of every resampling in this module (the same report for the same data).
+RESAMPLING_SEED = 20_240_601
+#: scipy's own limit for its exact two-sample KS (``ks_2samp(method="auto")`` is exact below it).
+_EXACT_KS_MAX_N = 10_000
+#: Cochran (1954): the chi-squared approximation needs every expected count >= 5.
+_COCHRAN_MIN_EXPECTED = 5.0
+
+
+def _log_binomial(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def _ks_exact_min_p(n_a: int, n_b: int) -> float:
+    """Smallest two-sided exact KS p-value at sizes ``n_a``, ``n_b``: ``P(D = 1) = 2 / C(n_a + n_b, n_b)``
+    (the two complete separations of the samples, each of probability ``1/C`` under exchangeability)."""
+    return min(1.0, 2.0 * math.exp(-_log_binomial(n_a + n_b, n_b)))
+
+
+def _ks_exact_sorted(sorted_reference: np.ndarray, sorted_current: np.ndarray) -> tuple[float, float]:
+    """``(D, p)`` with the exact two-sided p-value of ``scipy.stats.ks_2samp(method="exact")``."""
+    d = _ks_statistic_sorted(sorted_reference, sorted_current)
+    with warnings.catch_warnings():
+        # scipy warns (and uses the asymptotic value) when its exact recursion cannot be evaluated.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(stats.ks_2samp(sorted_reference, sorted_current, method="exact").pvalue)
+    return d, min(max(p, 0.0), 1.0)
+
+
+def _chi2_statistic_rows(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """Pearson's chi-squared (no continuity correction) of 2 x k tables; ``ref``/``cur`` shape ``(B, k)``."""
+    ref = ref.astype(np.float64)
+    cur = cur.astype(np.float64)
+    column = ref + cur
+    n_ref = ref.sum(axis=1, keepdims=True)
+    n_cur = cur.sum(axis=1, keepdims=True)
+    total = n_ref + n_cur
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e_ref = column * n_ref / total
+        e_cur = column * n_cur / total
+        terms = np.where(column > 0, (ref - e_ref) ** 2 / e_ref + (cur - e_cur) ** 2 / e_cur, 0.0)
+    return np.asarray(terms.sum(axis=1))
+
+
+def _chi2_permutation(ref: np.ndarray, cur: np.ndarray, n_permutations: int = N_PERMUTATIONS,
+                      seed: int = RESAMPLING_SEED) -> tuple[float, float, float]:
+    """Monte-Carlo permutation test of homogeneity of a 2 x k table: ``(chi2, p, min_attainable_p)``.
+
+    Under H0 (both windows from one distribution) the window labels are exchangeable, so the current
+    window's category counts are a multivariate hypergeometric draw of ``n_cur`` rows from the pooled
+    counts: drawing them is the same as permuting the labels, at O(k) per permutation. The p-value is
+    ``(1 + #{T* >= T}) / (B + 1)`` (Phipson & Smyth 2010), valid at any sample size.
+    """
+    statistic = float(_chi2_statistic_rows(ref[None, :], cur[None, :])[0])
+    if np.count_nonzero(ref + cur) < 2:
+        return 0.0, 1.0, 1.0
+    rng = np.random.default_rng(seed)
+    pooled = (ref + cur).astype(np.int64)
+    n_cur = int(cur.sum())
+    draws = rng.multivariate_hypergeometric(pooled, n_cur, size=n_permutations)
+    permuted = _chi2_statistic_rows(pooled[None, :] - draws, draws)
+    exceed = int(np.count_nonzero(permuted >= statistic * (1.0 - 1e-12)))
+    p_value = (1.0 + exceed) / (n_permutations + 1.0)
+    total = int(pooled.sum())
+    min_p = max(1.0 / (n_permutations + 1.0), math.exp(-_log_binomial(total, n_cur)))
+    return statistic, p_value, min(min_p, 1.0)
+
+
+def _needs_exact_chi2(ref: np.ndarray, cur: np.ndarray) -> bool:
+    """Cochran's rule: some expected count of the 2 x k table is below 5."""
+    column = (ref + cur).astype(np.float64)
+    column = column[column > 0]
+    total = float(column.sum())
+    smallest = float(column.min()) * float(min(ref.sum(), cur.sum())) / total
+    return smallest < _COCHRAN_MIN_EXPECTED
+
+
 # --------------------------------------------------------------------------------------------------
 # Public metric functions
 # --------------------------------------------------------------------------------------------------
@@ -615,6 +849,27 @@ def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
     return _ks_sorted(sorted_reference, sorted_current)
 
 
+def ks_test_exact(reference: np.ndarray, current: np.ndarray) -> tuple[float, float, float]:
+    """Two-sample, two-sided Kolmogorov-Smirnov test with the exact p-value, for small samples.
+
+    Args:
+        reference: sample 1, shape ``(n_ref,)``; NaN is dropped.
+        current: sample 2, shape ``(n_cur,)``; NaN is dropped.
+
+    Returns:
+        ``(D, p_value, min_attainable_p)``: the statistic of :func:`ks_test`, the exact p-value of
+        ``scipy.stats.ks_2samp(method="exact")`` (Hodges 1958; conservative with ties, Noether 1963)
+        and the smallest p-value attainable at these sizes, ``2 / C(n_ref + n_cur, n_cur)``.
+
+    Raises:
+        ValueError: as :func:`ks_test`.
+    """
+    sorted_reference = _sorted_without_nan(_as_float_1d(reference, "reference"), "reference")
+    sorted_current = _sorted_without_nan(_as_float_1d(current, "current"), "current")
+    d, p = _ks_exact_sorted(sorted_reference, sorted_current)
+    return d, p, _ks_exact_min_p(sorted_reference.shape[0], sorted_current.shape[0])
+
+
 def chi2_test(
     reference: Sequence[Any] | pd.Series, current: Sequence[Any] | pd.Series
 ) -> tuple[float, float]:
@@ -654,43 +909,151 @@ class _RawFeature:
     p_value: float
     n_reference: int
     n_current: int
+    min_p: float
 
 
-def _numeric_feature(name: str, reference: np.ndarray, current: np.ndarray) -> _RawFeature:
-    """All metrics of one numeric column; runs in a worker thread (numpy releases the GIL)."""
+def _numeric_feature(name: str, reference: np.ndarray, current: np.ndarray, small: bool = False) -> _RawFeature:
+    """All metrics of one numeric column; runs in a worker thread (numpy releases the GIL).
+
+    ``small``: the window is below ``min_sample``; the exact KS p-value is used when both windows have
+    at most 10,000 values (scipy's exact limit; beyond it the asymptotic p-value with effective
+    ``n ≈ n_cur`` is the exact one-sample Kolmogorov distribution ``kstwo`` of the smaller window).
+    """
     sorted_reference = _sorted_without_nan(reference, f"reference column {name!r}")
     sorted_current = _sorted_without_nan(current, f"current column {name!r}")
     psi, kl = _psi_sorted(sorted_reference, sorted_current, _DEFAULT_BINS, _DEFAULT_EPSILON)
-    statistic, p_value = _ks_sorted(sorted_reference, sorted_current)
+    n_ref, n_cur = int(sorted_reference.shape[0]), int(sorted_current.shape[0])
+    if small and max(n_ref, n_cur) <= _EXACT_KS_MAX_N:
+        statistic, p_value = _ks_exact_sorted(sorted_reference, sorted_current)
+        test, min_p = "ks_2samp_exact", _ks_exact_min_p(n_ref, n_cur)
+    else:
+        statistic, p_value = _ks_sorted(sorted_reference, sorted_current)
+        test, min_p = "ks_2samp", _ks_p_value(1.0, n_ref, n_cur)
     return _RawFeature(
         feature=str(name),
         kind="numeric",
         psi=psi,
         kl=kl,
-        test="ks_2samp",
+        test=test,
         statistic=statistic,
         p_value=p_value,
-        n_reference=int(sorted_reference.shape[0]),
-        n_current=int(sorted_current.shape[0]),
+        n_reference=n_ref,
+        n_current=n_cur,
+        min_p=min_p,
     )
 
 
 def _categorical_feature(name: str, reference: pd.Series, current: pd.Series) -> _RawFeature:
+    """PSI/KL per category; Pearson's chi-squared test, or its permutation version when Cochran's
+    rule (every expected count >= 5) fails."""
     ref, cur, _ = _category_counts(reference, current)
     _check_category_totals(ref, cur, f"column {name!r}")
     psi, kl = _psi_kl_from_counts(ref, cur, _DEFAULT_EPSILON)
-    statistic, p_value = _chi2_from_counts(ref, cur)
+    if _needs_exact_chi2(ref, cur):
+        statistic, p_value, min_p = _chi2_permutation(ref, cur)
+        test = "chi2_permutation"
+    else:
+        statistic, p_value = _chi2_from_counts(ref, cur)
+        test, min_p = "chi2", 0.0
     return _RawFeature(
         feature=str(name),
         kind="categorical",
         psi=psi,
         kl=kl,
-        test="chi2",
+        test=test,
         statistic=statistic,
         p_value=p_value,
         n_reference=int(ref.sum()),
         n_current=int(cur.sum()),
+        min_p=min_p,
     )
+
+
+def _season_values(frame: pd.DataFrame, column: str, season: str | None) -> list[tuple[str, np.ndarray]]:
+    """``[(season, non-NaN float values), ...]`` of a column, one entry per season (``season_id``)."""
+    values = _as_float_1d(frame[column], f"column {column!r}")
+    if "season_id" not in frame.columns:
+        return [(season or "reference", values[~np.isnan(values)])]
+    labels = frame["season_id"].astype(str).to_numpy()
+    out = []
+    for label in pd.unique(labels):
+        chunk = values[labels == label]
+        out.append((str(label), chunk[~np.isnan(chunk)]))
+    return out
+
+
+def season_level_covariates(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: Sequence[str],
+    thresholds: DriftThresholds = DEFAULT_THRESHOLDS,
+    season_order: Sequence[str] | None = None,
+) -> tuple[SeasonCovariate, ...]:
+    """Season-to-season comparison of the season-level numeric covariates (DRIFT-6).
+
+    A numeric column is season-level when declared (``thresholds.season_level``) or when it is constant
+    within the current window (>= 2 values) and within every reference season (``season_id`` column;
+    without it the whole reference is one season). Each season's value is its within-season median.
+
+    Args:
+        reference: reference frame, with a ``season_id`` column for a per-season history.
+        current: current window (one season; its ``season_id`` names it when present).
+        numeric: candidate numeric columns.
+        thresholds: ``season_ratio_actionable`` and ``season_level``.
+        season_order: the calendar order of season ids; default: sorted ids.
+
+    Returns:
+        The season-level covariates ranked by ``|log_ratio|`` (largest first; undefined ratios last).
+        Columns without any non-missing value in either window are not included.
+    """
+    current_season = None
+    if "season_id" in current.columns and len(current):
+        current_season = str(current["season_id"].astype(str).iloc[0])
+    order = list(season_order) if season_order is not None else None
+    found: list[SeasonCovariate] = []
+    for column in numeric:
+        cur = _as_float_1d(current[column], f"current column {column!r}")
+        cur = cur[~np.isnan(cur)]
+        history = [(label, v) for label, v in _season_values(reference, column, None) if v.size]
+        if cur.size == 0 or not history:
+            continue
+        declared = column in thresholds.season_level
+        constant = cur.size >= 2 and np.ptp(cur) == 0.0 and all(np.ptp(v) == 0.0 for _, v in history)
+        if not (declared or constant):
+            continue
+        if order is not None:
+            rank = {label: i for i, label in enumerate(order)}
+            history.sort(key=lambda item: (rank.get(item[0], len(rank)), item[0]))
+        else:
+            history.sort(key=lambda item: item[0])
+        values = [float(np.median(v)) for _, v in history]
+        current_value = float(np.median(cur))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            to_latest = float(np.divide(current_value, values[-1]))
+            to_mean = float(np.divide(current_value, float(np.mean(values))))
+            log_ratio = float(np.log(to_mean)) if to_mean > 0 else math.nan
+        mean_cur = float(np.mean(cur))
+        cv = 0.0 if np.ptp(cur) == 0.0 else (float(np.std(cur)) / abs(mean_cur) if mean_cur else math.nan)
+        changed = any(
+            (math.isinf(r) or abs(r - 1.0) > thresholds.season_ratio_actionable)
+            for r in (to_latest, to_mean)
+            if not math.isnan(r)
+        )
+        found.append(
+            SeasonCovariate(
+                feature=str(column),
+                source="declared" if declared else "constant_within_season",
+                current_season=current_season or "current",
+                current_value=current_value,
+                history=tuple((label, value, int(v.size)) for (label, v), value in zip(history, values, strict=True)),
+                ratio_to_latest=to_latest,
+                ratio_to_reference_mean=to_mean,
+                log_ratio=log_ratio,
+                changed=changed,
+                within_season_cv=cv,
+            )
+        )
+    return tuple(sorted(found, key=lambda c: -abs(c.log_ratio) if not math.isnan(c.log_ratio) else math.inf))
 
 
 def _numeric_column(frame: pd.DataFrame, column: str, window: str) -> np.ndarray:
@@ -715,7 +1078,10 @@ def _validate_columns(
 
 
 def _performance(
-    mae_current: float | None, mae_validation: float | None, thresholds: DriftThresholds
+    mae_current: float | None,
+    mae_validation: float | None,
+    thresholds: DriftThresholds,
+    abs_errors: Any = None,
 ) -> PerformanceDrift | None:
     if mae_current is None and mae_validation is None:
         return None
@@ -726,11 +1092,34 @@ def _performance(
         raise ValueError(f"mae_current must be a finite number >= 0, got {mae_current!r}")
     if not (math.isfinite(validation) and validation > 0.0):
         raise ValueError(f"mae_validation must be a finite number > 0, got {mae_validation!r}")
+    limit = 1.0 + thresholds.mae_degradation_ratio
+    extra: dict[str, Any] = {}
+    if abs_errors is not None:
+        errors = np.abs(_as_float_1d(abs_errors, "abs_errors_current"))
+        errors = errors[~np.isnan(errors)]
+        if errors.size >= 2:
+            rng = np.random.default_rng(RESAMPLING_SEED)
+            # Percentile bootstrap of the mean absolute error (Efron & Tibshirani 1993, ch. 13), in
+            # chunks to bound memory; the validation MAE is treated as a fixed constant.
+            means = np.concatenate([
+                errors[rng.integers(0, errors.size, size=(min(1000, N_BOOTSTRAP - start), errors.size))].mean(axis=1)
+                for start in range(0, N_BOOTSTRAP, 1000)
+            ])
+            ratios = means / validation
+            low, high = (float(q) for q in np.quantile(ratios, [0.05, 0.95]))
+            extra = {
+                "n": int(errors.size),
+                "ratio_ci_low": low,
+                "ratio_ci_high": high,
+                "p_value": float((1 + np.count_nonzero(ratios <= limit)) / (N_BOOTSTRAP + 1)),
+                "degradation_confirmed": bool(low > limit),
+            }
     return PerformanceDrift(
         mae_current=current,
         mae_validation=validation,
         degradation_ratio=current / validation - 1.0,
-        degraded=current > (1.0 + thresholds.mae_degradation_ratio) * validation,
+        degraded=current > limit * validation,
+        **extra,
     )
 
 
@@ -742,9 +1131,20 @@ def _psi_level(psi: float, thresholds: DriftThresholds) -> str:
     return "stable"
 
 
-def _feature_reason(feature: FeatureDrift, thresholds: DriftThresholds, actionable: bool) -> str:
+def _feature_reason(feature: FeatureDrift, thresholds: DriftThresholds, actionable: bool, small: bool) -> str:
     head = f"{feature.feature} ({feature.kind}): PSI {feature.psi:.3f}"
     p_text = f"{feature.test} p_adj {feature.p_value_adjusted:.3g}"
+    if small:
+        n_text = f"n={feature.n_current} vs {feature.n_reference}"
+        if actionable:
+            return (
+                f"{feature.feature} ({feature.kind}, {n_text}): {p_text} < alpha {thresholds.alpha:g} "
+                "(small-sample test)"
+            )
+        return (
+            f"{feature.feature} ({feature.kind}, {n_text}): raw {feature.test} p {feature.p_value:.3g} < alpha "
+            f"{thresholds.alpha:g} but not after Benjamini-Hochberg (p_adj {feature.p_value_adjusted:.3g})"
+        )
     if actionable:
         return f"{head} >= {thresholds.psi_actionable:g} and {p_text} < alpha {thresholds.alpha:g}"
     parts = []
@@ -759,35 +1159,75 @@ def _feature_reason(feature: FeatureDrift, thresholds: DriftThresholds, actionab
     return ", ".join(parts)
 
 
+def _season_reason(covariate: SeasonCovariate, thresholds: DriftThresholds) -> str:
+    history = ", ".join(f"{season} {value:.4g}" for season, value, _ in covariate.history)
+    return (
+        f"season-level {covariate.feature}: {covariate.current_season} {covariate.current_value:.4g} is "
+        f"x{covariate.ratio_to_latest:.2f} the latest reference season and x{covariate.ratio_to_reference_mean:.2f} "
+        f"the reference mean ({history}; change > {thresholds.season_ratio_actionable:.0%})"
+    )
+
+
+def _performance_reason(performance: PerformanceDrift, thresholds: DriftThresholds) -> str:
+    text = (
+        f"performance: MAE {performance.mae_current:.4g} is {performance.degradation_ratio:+.1%} "
+        f"against validation MAE {performance.mae_validation:.4g} "
+        f"(> +{thresholds.mae_degradation_ratio:.0%} allowed)"
+    )
+    if performance.ratio_ci_low is not None and performance.ratio_ci_high is not None:
+        text += (
+            f"; bootstrap 90% interval of the MAE ratio [{performance.ratio_ci_low:.2f}, "
+            f"{performance.ratio_ci_high:.2f}] on {performance.n} rows"
+        )
+    return text
+
+
 def _verdict(
     features: tuple[FeatureDrift, ...],
     performance: PerformanceDrift | None,
     n_current: int,
     thresholds: DriftThresholds,
+    season_level: tuple[SeasonCovariate, ...] = (),
 ) -> tuple[str, tuple[str, ...]]:
-    if n_current < thresholds.min_sample:
-        return "insufficient_sample", (
-            f"insufficient sample: {n_current} current rows < minimum {thresholds.min_sample}; "
-            "metrics are reported but no drift verdict is given",
-        )
-    actionable = [f for f in features if f.psi >= thresholds.psi_actionable and f.significant]
+    """Verdict and reasons: season-level changes first, a degraded MAE on its own, then features."""
+    small = n_current < thresholds.min_sample
+    season_reasons = [_season_reason(c, thresholds) for c in season_level if c.changed]
     degraded = performance if performance is not None and performance.degraded else None
+    actionable = [f for f in features if f.actionable]
     if actionable or degraded is not None:
-        reasons = [_feature_reason(f, thresholds, actionable=True) for f in actionable]
+        reasons = list(season_reasons)
         if degraded is not None:
-            reasons.append(
-                f"performance: MAE {degraded.mae_current:.4g} is {degraded.degradation_ratio:+.1%} "
-                f"against validation MAE {degraded.mae_validation:.4g} "
-                f"(> +{thresholds.mae_degradation_ratio:.0%} allowed)"
-            )
+            reasons.append(_performance_reason(degraded, thresholds))
+        reasons += [_feature_reason(f, thresholds, actionable=True, small=small) for f in actionable]
         return "drift", tuple(reasons)
-    watch = [f for f in features if f.psi >= thresholds.psi_warning or f.significant]
-    if watch:
-        return "warning", tuple(_feature_reason(f, thresholds, actionable=False) for f in watch)
-    sentence = (
-        f"no feature has PSI >= {thresholds.psi_warning:g} or a significant test at alpha "
-        f"{thresholds.alpha:g} (Benjamini-Hochberg adjusted) over {len(features)} feature(s)"
-    )
+    if n_current == 0 or (not season_level and not any(f.decidable for f in features)):
+        return "insufficient_sample", (
+            f"insufficient sample: {n_current} current rows; no test can reach significance at alpha "
+            f"{thresholds.alpha:g} at this size (smallest attainable p-value >= alpha for every feature), "
+            "so metrics are reported but no drift verdict is given",
+        )
+    if small:
+        watch = [f for f in features if f.p_value < thresholds.alpha]
+    else:
+        watch = [f for f in features if f.psi >= thresholds.psi_warning or f.significant]
+    if watch or season_reasons:
+        return "warning", tuple(
+            season_reasons + [_feature_reason(f, thresholds, actionable=False, small=small) for f in watch]
+        )
+    if small:
+        sentence = (
+            f"no feature is significant at alpha {thresholds.alpha:g} (small-sample exact/permutation tests, "
+            f"{n_current} current rows < {thresholds.min_sample}) over {len(features)} feature(s)"
+        )
+    else:
+        sentence = (
+            f"no feature has PSI >= {thresholds.psi_warning:g} or a significant test at alpha "
+            f"{thresholds.alpha:g} (Benjamini-Hochberg adjusted) over {len(features)} feature(s)"
+        )
+    if season_level:
+        sentence += (
+            f"; no season-level covariate moved by more than {thresholds.season_ratio_actionable:.0%}"
+        )
     if performance is not None:
         sentence += (
             f"; MAE {performance.mae_current:.4g} is within +{thresholds.mae_degradation_ratio:.0%} of "
@@ -804,37 +1244,43 @@ def assess_drift(
     thresholds: DriftThresholds = DEFAULT_THRESHOLDS,
     mae_current: float | None = None,
     mae_validation: float | None = None,
+    abs_errors_current: Any = None,
+    season_order: Sequence[str] | None = None,
 ) -> DriftAssessment:
-    """Per-feature drift, Benjamini-Hochberg correction, significance guard and verdict.
+    """Season-level covariates, per-feature drift, Benjamini-Hochberg correction and verdict.
 
     Args:
-        reference: reference (training) window, shape ``(n_ref, *)``; must have at least one row.
+        reference: reference (training) window, shape ``(n_ref, *)``; must have at least one row. A
+            ``season_id`` column gives the season-level covariates their per-season history.
         current: current window, shape ``(n_cur, *)``.
-        numeric: numeric columns: PSI/KL on reference deciles (:func:`psi_numeric`) and the KS test
-            (:func:`ks_test`).
+        numeric: numeric columns: season-level ones (see :func:`season_level_covariates`) are compared
+            season to season; the others get PSI/KL on reference deciles (:func:`psi_numeric`) and the
+            KS test (exact below ``min_sample``, :func:`ks_test_exact`; asymptotic above, :func:`ks_test`).
         categorical: categorical columns: PSI/KL per category (:func:`psi_categorical`) and the
-            chi-squared test (:func:`chi2_test`).
+            chi-squared test (:func:`chi2_test`), or its permutation version when an expected count is
+            below 5.
         thresholds: decision thresholds (:class:`DriftThresholds`).
         mae_current: MAE of the model on the current window, target unit (kg/ha); give it together
             with ``mae_validation`` for the DRIFT-4 performance check, or neither.
         mae_validation: MAE of the model on its validation set, same unit, ``> 0``.
+        abs_errors_current: optional per-row errors on the current window (the sign is ignored), for
+            the bootstrap interval of the MAE ratio.
+        season_order: calendar order of season ids for the history; default: sorted ids.
 
     Returns:
-        :class:`DriftAssessment`. NaN is dropped per column before computing (the per-feature ``n``
-        count the remaining values). The raw p-values of all features are adjusted together with
-        Benjamini & Hochberg (1995) (``scipy.stats.false_discovery_control(method="bh")``); a
-        feature is ``significant`` when its adjusted p-value is ``< alpha``. Verdict:
+        :class:`DriftAssessment`. NaN is dropped per column. The raw p-values of all per-field features
+        are adjusted together with Benjamini & Hochberg (1995); a feature is ``significant`` when its
+        adjusted p-value is ``< alpha``. Verdict:
 
-        * ``"insufficient_sample"`` when ``len(current) < min_sample`` (DRIFT-2): metrics are still
-          reported, no drift verdict is given;
-        * ``"drift"`` when some feature has ``PSI >= psi_actionable`` and is significant, or the
-          performance is degraded (DRIFT-4);
-        * ``"warning"`` when some feature has ``PSI >= psi_warning`` or is significant;
+        * ``"drift"`` when the MAE is degraded (DRIFT-4, on its own) or some feature is actionable
+          (significant, and ``PSI >= psi_actionable`` when ``n_current >= min_sample``);
+        * ``"insufficient_sample"`` when no test can decide: no feature's smallest attainable p-value
+          is below ``alpha``, no season-level covariate is compared, and the MAE is not degraded
+          (always for an empty current window);
+        * ``"warning"`` when a season-level covariate changed by more than
+          ``season_ratio_actionable``, or a feature is significant / has ``PSI >= psi_warning``
+          (``n >= min_sample``), or has a raw p-value below ``alpha`` (``n < min_sample``);
         * ``"no_drift"`` otherwise.
-
-        ``reasons`` names every feature/performance condition that drove the verdict. A current window
-        with no rows gives ``"insufficient_sample"`` with no feature metrics (there is nothing to
-        compare).
 
     Raises:
         ValueError: if ``reference`` has no rows; a listed column is missing from either frame (the
@@ -848,16 +1294,23 @@ def assess_drift(
     _validate_columns(reference, current, numeric, categorical)
     if len(reference) == 0:
         raise ValueError("reference frame has 0 rows: there is no distribution to compare against")
-    performance = _performance(mae_current, mae_validation, thresholds)
+    performance = _performance(mae_current, mae_validation, thresholds, abs_errors_current)
     n_current = len(current)
+    small = n_current < thresholds.min_sample
+
+    season_level: tuple[SeasonCovariate, ...] = ()
+    if n_current > 0:
+        season_level = season_level_covariates(reference, current, numeric, thresholds, season_order)
+    season_names = {c.feature for c in season_level}
+    per_field = [name for name in numeric if name not in season_names]
 
     raw: list[_RawFeature] = []
     if n_current > 0:
         # Pull the columns out in this thread (views for float64 columns; pandas is not used in the
         # workers), then sort/search them in parallel. Categorical columns are counted meanwhile.
         columns = [
-            (name, _numeric_column(reference, name, "reference"), _numeric_column(current, name, "current"))
-            for name in numeric
+            (name, _numeric_column(reference, name, "reference"), _numeric_column(current, name, "current"), small)
+            for name in per_field
         ]
         workers = max(1, min(os.cpu_count() or 1, len(columns)))
         if workers > 1:
@@ -891,10 +1344,13 @@ def assess_drift(
             n_current=r.n_current,
             significant=p_adj < thresholds.alpha,
             psi_level=_psi_level(r.psi, thresholds),
+            min_attainable_p=r.min_p,
+            decidable=r.min_p < thresholds.alpha,
+            actionable=p_adj < thresholds.alpha and (small or r.psi >= thresholds.psi_actionable),
         )
         for r, p_adj in zip(raw, adjusted, strict=True)
     )
-    verdict, reasons = _verdict(features, performance, n_current, thresholds)
+    verdict, reasons = _verdict(features, performance, n_current, thresholds, season_level)
     return DriftAssessment(
         features=features,
         performance=performance,
@@ -903,6 +1359,8 @@ def assess_drift(
         verdict=verdict,
         reasons=reasons,
         max_psi=max((f.psi for f in features), default=0.0),
+        season_level=season_level,
+        sample_regime="small_sample" if small else "asymptotic",
     )
 
 
@@ -911,13 +1369,29 @@ def _markdown_cell(text: str) -> str:
 
 
 def drift_table_markdown(assessment: DriftAssessment) -> str:
-    """Markdown table of the per-feature metrics, for Dagster UI metadata.
+    """Markdown tables for Dagster UI metadata: season-level covariates first, then per-field features.
 
-    Columns: ``feature | kind | PSI | KL | test | statistic | p (adj.) | level``, one row per feature
-    in the order of :attr:`DriftAssessment.features`. PSI/KL/statistic have 4 decimals, the adjusted
-    p-value 3 significant digits. Returns the header alone when there is no feature.
+    Season-level table (only when there are some), ranked as in the assessment:
+    ``season-level covariate | current | history | x latest | x ref. mean | changed``. Per-field table:
+    ``feature | kind | PSI | KL | test | statistic | p (adj.) | level``, one row per feature in the order
+    of :attr:`DriftAssessment.features`; PSI/KL/statistic with 4 decimals, the adjusted p-value with 3
+    significant digits. The per-field header alone when there is no feature.
     """
-    lines = [
+    lines: list[str] = []
+    if assessment.season_level:
+        lines += [
+            "| season-level covariate | current | history | x latest | x ref. mean | changed |",
+            "|---|---:|---|---:|---:|---|",
+        ]
+        for c in assessment.season_level:
+            history = ", ".join(f"{season}: {value:.4g}" for season, value, _ in c.history)
+            lines.append(
+                f"| {_markdown_cell(c.feature)} | {c.current_season}: {c.current_value:.4g} | "
+                f"{_markdown_cell(history)} | {c.ratio_to_latest:.2f} | {c.ratio_to_reference_mean:.2f} | "
+                f"{'CHANGED' if c.changed else 'no'} |"
+            )
+        lines.append("")
+    lines += [
         "| feature | kind | PSI | KL | test | statistic | p (adj.) | level |",
         "|---|---|---:|---:|---|---:|---:|---|",
     ]

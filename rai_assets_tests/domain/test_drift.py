@@ -287,18 +287,29 @@ def test_significant_small_shift_is_warning() -> None:
     assert "p_adj" in assessment.reasons[0] and "< alpha 0.05" in assessment.reasons[0]
 
 
-def test_small_sample_is_insufficient_but_reports_metrics() -> None:
-    # REQ: DRIFT-2 — below min_sample current rows: metrics reported, no drift verdict.
+def test_small_sample_uses_exact_test_and_reports_metrics() -> None:
+    # REQ: DRIFT-2, DRIFT-6 — below min_sample the exact KS test decides (a 2-sigma shift at n=28 is
+    # drift); PSI is still reported, descriptively.
     reference, current = _frames(5000, 28, shift=2.0)
     assessment = assess_drift(reference, current, numeric=["rain", "temp"], categorical=[])
-    assert assessment.verdict == "insufficient_sample"
-    assert assessment.reasons[0].startswith("insufficient sample: 28 current rows < minimum 1000")
+    assert assessment.verdict == "drift"
+    assert assessment.sample_regime == "small_sample"
     assert assessment.n_current == 28 and assessment.min_sample == 1000
     assert len(assessment.features) == 2
     for feature in assessment.features:
-        assert feature.n_current == 28
+        assert feature.n_current == 28 and feature.test == "ks_2samp_exact"
         assert feature.psi > 0.25 and math.isfinite(feature.kl_divergence)
-        assert 0.0 <= feature.p_value <= 1.0
+        assert 0.0 <= feature.p_value <= 1.0 and feature.decidable and feature.actionable
+
+
+def test_too_small_to_decide_is_insufficient() -> None:
+    # REQ: DRIFT-2 — insufficient_sample only when no test can reach alpha: 2 rows against 5 can give
+    # at best p = 2 / C(7, 2) = 0.095 > 0.05.
+    reference, current = _frames(5, 2, shift=5.0)
+    assessment = assess_drift(reference, current, numeric=["rain", "temp"], categorical=[])
+    assert assessment.verdict == "insufficient_sample"
+    assert assessment.reasons[0].startswith("insufficient sample: 2 current rows")
+    assert all(not f.decidable and f.min_attainable_p == pytest.approx(2 / 21) for f in assessment.features)
 
 
 def test_min_sample_threshold_is_configurable() -> None:
