@@ -10,8 +10,9 @@ same numbers as JSON-serialisable values (for run tags, Dagster metadata, ledger
 Guards (the ``guard`` name of each decision):
 
 * ``"drift"`` — :func:`drift_actionable`: the signed drift report shows *actionable* drift (RET-1):
-  a sufficient sample (DRIFT-2) and either a feature with ``PSI >= psi_actionable`` whose
-  Benjamini-Hochberg adjusted test is significant, or a degraded MAE (DRIFT-1, DRIFT-4).
+  a degraded MAE on its own (DRIFT-4, whatever the sample), or a feature whose Benjamini-Hochberg
+  adjusted test is significant and that, at ``n >= min_sample``, has ``PSI >= psi_actionable``;
+  below ``min_sample`` only a small-sample test (exact KS, permutation chi-squared) counts (DRIFT-2, 6).
 * ``"cooldown"`` — :func:`cooldown`: no automatic retraining within 7 days of a rollback (RET-4).
 * ``"circuit_breaker"`` — :func:`circuit_breaker`: disabled after 3 consecutive failed retraining
   runs (RET-5), until an operator resets the breaker.
@@ -58,6 +59,8 @@ COOLDOWN_DAYS = 7.0
 FAILURE_THRESHOLD = 3
 #: RET-6: GPU-hours per tenant per calendar month.
 GPU_HOURS_LIMIT = 100.0
+#: Drift tests valid below ``min_sample`` (see :mod:`rai_assets.domain.drift`).
+_SMALL_SAMPLE_TESTS = ("ks_2samp_exact", "chi2_permutation")
 #: The outcomes of a finished retraining run understood by :func:`circuit_breaker`.
 OUTCOMES: tuple[str, ...] = ("succeeded", "failed")
 
@@ -176,20 +179,25 @@ def drift_actionable(report_body: Mapping[str, Any], thresholds: DriftThresholds
             ``{"verdict": ..., "reasons": [...], "assessment": DriftAssessment.to_dict()}``; the
             ``"assessment"`` is absent for verdict ``"no_reference"``. The assessment keys read here
             are ``n_current``, ``min_sample``, ``max_psi``, ``features[*].{feature, psi,
-            p_value_adjusted, significant}`` and ``performance.{mae_current, mae_validation, degraded}``
-            (:meth:`rai_assets.domain.drift.DriftAssessment.to_dict`).
+            p_value_adjusted, significant, test}`` and ``performance.{mae_current, mae_validation,
+            degraded}`` (:meth:`rai_assets.domain.drift.DriftAssessment.to_dict`).
         thresholds: the tenant's drift thresholds (:class:`~rai_assets.domain.drift.DriftThresholds`).
 
     Returns:
-        ``guard="drift"``. Allowed only when the report's verdict is ``"drift"`` *and* the assessment,
-        re-checked against ``thresholds`` (a tenant may have tightened them since the report), has
+        ``guard="drift"``. Allowed when the assessment, re-checked against ``thresholds`` (a tenant may
+        have tightened them since the report), has
 
-        * ``n_current >= thresholds.min_sample`` (DRIFT-2, default 1,000 events), and
-        * some feature with ``psi >= thresholds.psi_actionable`` (Siddiqi 2006, 0.25) whose
-          Benjamini-Hochberg adjusted p-value is ``< thresholds.alpha`` (a significant test), or
-          ``MAE_current > (1 + thresholds.mae_degradation_ratio) · MAE_validation`` (DRIFT-4).
+        * ``MAE_current > (1 + thresholds.mae_degradation_ratio) · MAE_validation`` (DRIFT-4): actionable
+          on its own, for a ``"drift"`` *or* an ``"insufficient_sample"`` report — a degraded champion
+          is never hidden behind the features' sample size; or, for a ``"drift"`` report,
+        * some feature whose Benjamini-Hochberg adjusted p-value is ``< thresholds.alpha`` and, when
+          ``n_current >= thresholds.min_sample``, ``psi >= thresholds.psi_actionable`` (Siddiqi 2006,
+          0.25); when ``n_current < thresholds.min_sample`` the feature's test must be a small-sample
+          test valid at that n (``ks_2samp_exact`` or ``chi2_permutation``; an asymptotic test on fewer
+          rows than the tenant's minimum does not count, DRIFT-2) and PSI is not required (it is biased
+          upward at small n; see :mod:`rai_assets.domain.drift`).
 
-        Refused, with the reason: verdict ``"insufficient_sample"`` (reason starts
+        Refused, with the reason: verdict ``"insufficient_sample"`` without a degraded MAE (reason starts
         ``"drift: insufficient sample"``), ``"no_reference"``, ``"no_drift"``, ``"warning"``, an
         unknown or missing verdict, a ``"drift"`` report without an assessment, and a ``"drift"``
         report that is not actionable under ``thresholds``. The guard fails closed: anything it cannot
@@ -230,6 +238,18 @@ def drift_actionable(report_body: Mapping[str, Any], thresholds: DriftThresholds
     def refuse(reason: str) -> GuardDecision:
         return GuardDecision("drift", False, reason, detail)
 
+    if verdict == "insufficient_sample" and assessment is not None and _performance_degraded(
+        assessment.get("performance"), thresholds
+    ):
+        detail["performance_degraded"] = True
+        return GuardDecision(
+            "drift",
+            True,
+            "drift: actionable: MAE degraded (> +"
+            f"{thresholds.mae_degradation_ratio:.0%} over validation), reported on its own although no "
+            "feature test could decide at this sample size (RET-1, DRIFT-4)",
+            detail,
+        )
     if verdict == "insufficient_sample":
         n_current = detail["n_current"]
         minimum = _optional_int(assessment.get("min_sample")) if assessment is not None else None
@@ -251,24 +271,35 @@ def drift_actionable(report_body: Mapping[str, Any], thresholds: DriftThresholds
         return refuse("drift: the report's verdict is 'drift' but it carries no assessment to check; refusing")
 
     n_current = _optional_int(assessment.get("n_current"))
-    if n_current is None or n_current < thresholds.min_sample:
-        shown = "an unknown number of" if n_current is None else str(n_current)
-        return refuse(
-            f"drift: insufficient sample: {shown} current rows < the tenant's minimum {thresholds.min_sample} "
-            "(DRIFT-2)"
-        )
+    degraded = _performance_degraded(assessment.get("performance"), thresholds)
+    detail["performance_degraded"] = degraded
+    if n_current is None and not degraded:
+        return refuse("drift: insufficient sample: an unknown number of current rows (DRIFT-2)")
+    small = n_current is None or n_current < thresholds.min_sample
     features = assessment.get("features") or []
     actionable: list[tuple[str, float]] = []
+    asymptotic_only = 0
     for feature in features if isinstance(features, list | tuple) else []:
         if not isinstance(feature, Mapping):
             continue
         psi = _optional_float(feature.get("psi"))
-        if psi is not None and psi >= thresholds.psi_actionable and _is_significant(feature, thresholds.alpha):
+        if not _is_significant(feature, thresholds.alpha):
+            continue
+        if small:
+            if feature.get("test") in _SMALL_SAMPLE_TESTS:
+                actionable.append((str(feature.get("feature", "?")), math.nan if psi is None else psi))
+            else:
+                asymptotic_only += 1
+        elif psi is not None and psi >= thresholds.psi_actionable:
             actionable.append((str(feature.get("feature", "?")), psi))
-    degraded = _performance_degraded(assessment.get("performance"), thresholds)
     detail["actionable_features"] = ",".join(name for name, _ in actionable)
     detail["n_actionable_features"] = len(actionable)
-    detail["performance_degraded"] = degraded
+    if small and not actionable and not degraded:
+        return refuse(
+            f"drift: insufficient sample: {n_current} current rows < the tenant's minimum {thresholds.min_sample} "
+            f"for asymptotic tests, and no feature is significant under a small-sample test "
+            f"({asymptotic_only} significant only under an asymptotic test; DRIFT-2)"
+        )
     if not actionable and not degraded:
         return refuse(
             f"drift: no feature has PSI >= {thresholds.psi_actionable:g} with a Benjamini-Hochberg adjusted "
@@ -277,12 +308,16 @@ def drift_actionable(report_body: Mapping[str, Any], thresholds: DriftThresholds
         )
     causes = [f"{name} PSI {psi:.3f}" for name, psi in actionable]
     if degraded:
-        causes.append("MAE degraded")
+        causes.insert(0, "MAE degraded")
+    rule = (
+        f"small-sample test, BH-adjusted p < {thresholds.alpha:g}" if small
+        else f"PSI >= {thresholds.psi_actionable:g}, BH-adjusted p < {thresholds.alpha:g}"
+    )
+    size = f"{n_current} current rows ({'<' if small else '>='} {thresholds.min_sample})"
     return GuardDecision(
         "drift",
         True,
-        f"drift: actionable on {n_current} current rows (>= {thresholds.min_sample}): {', '.join(causes)} "
-        f"(PSI >= {thresholds.psi_actionable:g}, BH-adjusted p < {thresholds.alpha:g}; RET-1, DRIFT-2)",
+        f"drift: actionable on {size}: {', '.join(causes)} ({rule}; RET-1, DRIFT-2)",
         detail,
     )
 

@@ -81,16 +81,43 @@ def test_drift_big_shift_with_large_sample_is_actionable() -> None:
     _json_roundtrip(decision)
 
 
-def test_drift_same_shift_below_min_sample_is_refused_for_insufficient_sample() -> None:
-    # REQ: DRIFT-2 — the same shift on 500 < 1000 current rows: metrics are there, but no verdict.
+def test_drift_same_shift_below_min_sample_is_actionable_by_the_exact_test() -> None:
+    # REQ: DRIFT-2, DRIFT-6 — the same shift on 500 < 1000 current rows: the exact KS test is valid at
+    # that n and decides; PSI is not required below min_sample.
     body = _report_body(500, 1.0)
-    assert body["verdict"] == "insufficient_sample"
-    assert body["assessment"]["max_psi"] > 0.25  # the shift is visible, the sample is not enough
+    assert body["verdict"] == "drift"
+    assert body["assessment"]["sample_regime"] == "small_sample"
+    assert body["assessment"]["features"][0]["test"] == "ks_2samp_exact"
+    decision = drift_actionable(body, DriftThresholds())
+    assert decision.allowed
+    assert decision.detail["actionable_features"] == "rain"
+    assert "500 current rows (< 1000)" in decision.reason and "small-sample test" in decision.reason
+
+
+def test_drift_small_report_with_only_asymptotic_tests_is_refused() -> None:
+    # REQ: DRIFT-2 — below the tenant's minimum an asymptotic test does not count (an old-style report).
+    body = _report_body(500, 1.0)
+    for feature in body["assessment"]["features"]:
+        feature["test"] = "ks_2samp"
     decision = drift_actionable(body, DriftThresholds())
     assert not decision.allowed
-    assert decision.reason.startswith("drift: insufficient sample")
-    assert "500 current rows < minimum 1000" in decision.reason
+    assert decision.reason.startswith("drift: insufficient sample: 500 current rows < the tenant's minimum 1000")
     assert "DRIFT-2" in decision.reason
+
+
+def test_drift_degraded_mae_is_actionable_even_when_features_are_insufficient() -> None:
+    # REQ: DRIFT-4, DRIFT-6 — a flagged MAE degradation is never hidden behind insufficient_sample.
+    body = {
+        "verdict": "insufficient_sample",
+        "reasons": ["insufficient sample: 2 current rows"],
+        "assessment": {"n_current": 2, "min_sample": 1000, "max_psi": 0.0, "features": [],
+                       "performance": {"mae_current": 150.0, "mae_validation": 100.0, "degraded": True}},
+    }
+    decision = drift_actionable(body, DriftThresholds())
+    assert decision.allowed and decision.detail["performance_degraded"] is True
+    assert "MAE degraded" in decision.reason
+    body["assessment"]["performance"]["mae_current"] = 110.0  # within +20 %: refused again
+    assert not drift_actionable(body, DriftThresholds()).allowed
 
 
 def test_drift_no_shift_is_refused() -> None:
@@ -448,7 +475,7 @@ def test_evaluate_guards_returns_the_first_refusal_in_order() -> None:
 def test_every_decision_is_json_serialisable_and_refusals_have_reasons() -> None:
     # REQ: RET-1..6 — each refusal carries a human-readable reason; detail is JSON.
     refusals = [
-        drift_actionable(_report_body(500, 1.0), DriftThresholds()),
+        drift_actionable(_report_body(500, 0.0), DriftThresholds()),
         cooldown(NOW - timedelta(hours=1), NOW),
         circuit_breaker(["failed"] * 3),
         quota(101.0, 0.0),
