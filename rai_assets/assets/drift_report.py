@@ -3,12 +3,14 @@
 
 from typing import Any
 
+import numpy as np
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from rai_assets.adapters.ledger import artifacts
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.profiles import nearest_seasons
 from rai_assets.adapters.ledger.resource import LedgerResource
+from rai_assets.adapters.ledger.tenants import season_order
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
@@ -32,10 +34,11 @@ NO_REFERENCE = "no_reference"
     group_name=ASSET_GROUP,
     kinds={"scipy"},
     deps=[learning_events, model_evaluation],
-    description="The season's events vs. the champion's training snapshot (DRIFT-4: non-overlapping): PSI and KL "
-    "per feature, KS / chi-square with Benjamini-Hochberg correction, champion MAE vs its validation MAE; the "
-    "significance guard reports 'insufficient sample' below the tenant's minimum (DRIFT-1, DRIFT-2). Signed "
-    "canonical JSON, stored write-once and recorded (DRIFT-3).",
+    description="The season's events vs. the champion's training snapshot (DRIFT-4: non-overlapping). Season-level "
+    "covariates (prices, wages) first, as season-to-season ratios with history; per field PSI and KL, exact KS / "
+    "permutation chi-square below the tenant's minimum sample (asymptotic above), Benjamini-Hochberg correction; "
+    "champion MAE vs its validation MAE, actionable on its own; 'insufficient sample' only where no test can "
+    "decide (DRIFT-1, 2, 6). Signed canonical JSON, stored write-once and recorded (DRIFT-3).",
 )
 def drift_report(
     context: AssetExecutionContext,
@@ -55,7 +58,9 @@ def drift_report(
         "kind": "drift_report", "tenant": part.tenant, "season": part.season, "spec": spec.spec_id,
         "thresholds": {"psi_actionable": spec.drift.psi_actionable, "psi_warning": spec.drift.psi_warning,
                        "alpha": spec.drift.alpha, "min_sample": spec.drift.min_sample,
-                       "mae_degradation_ratio": spec.drift.mae_degradation_ratio},
+                       "mae_degradation_ratio": spec.drift.mae_degradation_ratio,
+                       "season_ratio_actionable": spec.drift.season_ratio_actionable,
+                       "season_level": list(spec.drift.season_level)},
     }
     table, max_psi, analogs = "", None, []
     current = season_frame(ledger, part.tenant, part.season, spec)
@@ -74,11 +79,15 @@ def drift_report(
     else:
         reference = snapshot_frame(ledger, object_store, part.tenant, reference_model.season_id,
                                    reference_model.snapshot_root)
-        mae_current = regression_metrics(
-            target_vector(current, spec), model_predictions(mlflow_registry, champion, current, spec)).mae
+        actual = target_vector(current, spec)
+        predicted = model_predictions(mlflow_registry, champion, current, spec)
+        mae_current = regression_metrics(actual, predicted).mae
+        with ledger.connect(part.tenant) as conn:
+            calendar = season_order(conn)
         assessment = assess_drift(
             reference, current, numeric=spec.numeric_features, categorical=list(spec.categorical_features),
             thresholds=spec.drift, mae_current=mae_current, mae_validation=champion.validation_mae,
+            abs_errors_current=np.abs(predicted - actual), season_order=calendar,
         )
         verdict, reasons, max_psi = assessment.verdict, list(assessment.reasons), assessment.max_psi
         table = drift_table_markdown(assessment)
