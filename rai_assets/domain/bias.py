@@ -17,6 +17,34 @@ target unit (kg/ha). Two disparity measures are then checked among the groups th
 
 The MAE gap ``max - min`` (kg/ha) is reported for information only.
 
+Uncertainty (small samples): every group's MAE, its ratio to the subgroup's overall MAE and its mean
+signed residual come with a 95 % **stratified percentile bootstrap** interval (Efron & Tibshirani 1993,
+*An Introduction to the Bootstrap*, ch. 13; stratified resampling: Davison & Hinkley 1997, *Bootstrap
+Methods and their Application*, §3.2): rows are resampled with replacement inside each cell
+(group x season x tenant, when the frame has ``season_id`` / ``tenant_id`` columns), so the group sizes
+and the season (and tenant) composition of a pooled window stay as observed. The bootstrap rather than a
+t-interval because the quantities compared are *ratios* of MAEs (a group vs another, a group vs the
+overall it is part of), which have no simple t form, and absolute errors are skewed with a bound at 0
+that the percentile interval respects. Seeded (``BiasThresholds.seed``), so the signed report is
+reproducible. Caveat: at very small n the percentile interval is too narrow (its spread is shrunk by
+about ``sqrt((n-1)/n)``, 0.89 at n = 5), which is why groups below ``min_group_size`` are not assessed.
+
+Verdict (evidence of disparity, not noise): for every pair of assessable groups the MAE ratio
+(lower/higher point MAE) and the signed-residual gap (higher minus lower mean signed residual, over
+``|mean actual|``) get a percentile interval at level ``1 - alpha/m`` (Bonferroni over the
+``m = k(k-1)/2`` pairs, Dunn 1961, *JASA* 56:52-64). A subgroup **fails** only when some pair's interval
+lies entirely beyond the threshold (ratio upper end ``< min_mae_ratio``, or gap lower end
+``> max_signed_residual_gap``); a point estimate beyond the threshold whose interval still reaches the
+acceptable side is reported as not significant. A subgroup with fewer than two groups of
+``min_group_size`` rows is ``not_assessable``. The audit is ``"fail"`` when a subgroup fails,
+``"inconclusive"`` when no subgroup could be assessed (never a vacuous pass), ``"pass"`` otherwise;
+``passed`` is ``verdict == "pass"``.
+
+Pooling: the audit takes any frame of held-out (out-of-sample) rows. The ``bias_audit`` asset pools
+the candidate's held-out season with rolling-origin backtests of earlier seasons of the window; a
+cohort can pool tenants by passing a ``tenant_id`` column. The per-season and per-tenant row counts are
+reported.
+
 Reference: fairlearn user guide, "Assessment / Performing a fairness assessment" and the
 ``MetricFrame.difference`` / ``MetricFrame.ratio`` API docs (https://fairlearn.org).
 
@@ -38,6 +66,7 @@ from sklearn.metrics import mean_absolute_error
 
 __all__ = [
     "MISSING_GROUP",
+    "VERDICTS",
     "BiasAudit",
     "BiasThresholds",
     "GroupStats",
@@ -50,7 +79,9 @@ __all__ = [
 MISSING_GROUP = "<missing>"
 
 STATUS_OK = "ok"
-STATUS_TOO_SMALL = "too_small"
+STATUS_TOO_SMALL = "not_assessable"
+#: Audit verdicts.
+VERDICTS = ("pass", "fail", "inconclusive")
 
 
 @dataclass(frozen=True)
@@ -70,6 +101,13 @@ class BiasThresholds:
         max_signed_residual_gap: the gap ``max - min`` between the groups' mean signed residuals,
             divided by ``|overall mean actual|``, must be ``<=`` this. Default 0.25 (25 % of the mean
             yield). ``>= 0``.
+        alpha: family-wise error level of the pairwise intervals of one subgroup (Bonferroni); the
+            per-group intervals are at ``1 - alpha``. In (0, 1).
+        n_bootstrap: bootstrap resamples (default 2,000; percentile intervals need >= 1,000, Efron &
+            Tibshirani 1993 §13.3).
+        seed: bootstrap seed (reproducible signed reports).
+        window_seasons: seasons of out-of-sample residuals the ``bias_audit`` asset pools (the current
+            one and the ones before it; default 3). Not used by :func:`audit_bias` itself.
 
     Raises:
         ValueError: on construction if a value is outside its range.
@@ -78,8 +116,18 @@ class BiasThresholds:
     min_group_size: int = 5
     min_mae_ratio: float = 0.5
     max_signed_residual_gap: float = 0.25
+    alpha: float = 0.05
+    n_bootstrap: int = 2000
+    seed: int = 20240601
+    window_seasons: int = 3
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"alpha must lie in (0, 1), got {self.alpha}")
+        if self.n_bootstrap < 100:
+            raise ValueError(f"n_bootstrap must be >= 100, got {self.n_bootstrap}")
+        if self.window_seasons < 1:
+            raise ValueError(f"window_seasons must be >= 1, got {self.window_seasons}")
         if self.min_group_size < 1:
             raise ValueError(f"min_group_size must be >= 1, got {self.min_group_size}")
         if not 0.0 <= self.min_mae_ratio <= 1.0:
@@ -102,7 +150,11 @@ class GroupStats:
         mean_signed_residual: ``mean(pred - actual)``; positive means over-prediction.
         mean_prediction: ``mean(pred)``.
         mean_actual: ``mean(actual)``.
-        status: ``"ok"`` or ``"too_small"`` (``n < min_group_size``; excluded from the verdict).
+        status: ``"ok"`` or ``"not_assessable"`` (``n < min_group_size``; excluded from the verdict).
+        mae_ci: 95 % stratified percentile-bootstrap interval of ``mae`` (``(low, high)``).
+        mae_ratio_to_overall: ``mae / MAE of all rows of the subgroup``.
+        mae_ratio_to_overall_ci: its 95 % interval.
+        mean_signed_residual_ci: 95 % interval of ``mean_signed_residual``.
     """
 
     subgroup: str
@@ -113,6 +165,10 @@ class GroupStats:
     mean_prediction: float
     mean_actual: float
     status: str
+    mae_ci: tuple[float, float] | None = None
+    mae_ratio_to_overall: float | None = None
+    mae_ratio_to_overall_ci: tuple[float, float] | None = None
+    mean_signed_residual_ci: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +187,10 @@ class SubgroupResult:
         signed_residual_gap: ``max - min`` of the groups' mean signed residuals (kg/ha).
         passed: ``True``/``False`` verdict; ``None`` when not assessable (fewer than 2 ``"ok"`` groups).
         reasons: human-readable explanations of failures, exclusions and non-assessability.
+        verdict: ``"pass"``, ``"fail"`` or ``"not_assessable"``.
+        mae_ratio_ci: Bonferroni-adjusted interval of ``mae_ratio`` (best vs worst group).
+        signed_residual_gap_ci: Bonferroni-adjusted interval of ``signed_residual_gap`` (kg/ha).
+        not_assessable_groups: the groups below ``min_group_size``.
     """
 
     subgroup: str
@@ -141,6 +201,10 @@ class SubgroupResult:
     signed_residual_gap: float | None
     passed: bool | None
     reasons: tuple[str, ...]
+    verdict: str = "not_assessable"
+    mae_ratio_ci: tuple[float, float] | None = None
+    signed_residual_gap_ci: tuple[float, float] | None = None
+    not_assessable_groups: tuple[str, ...] = ()
 
 
 def _json_float(value: Any) -> Any:
@@ -170,10 +234,14 @@ class BiasAudit:
         subgroups: one :class:`SubgroupResult` per configured subgroup, in configuration order.
         thresholds: the thresholds applied.
         n: number of audited held-out rows.
-        passed: ``True`` when every assessable subgroup passed. Not-assessable subgroups do not fail
-            the audit but are listed in ``reasons``; if no subgroup is assessable the audit passes
-            vacuously and says so in ``reasons``.
+        passed: ``verdict == "pass"``: no subgroup fails *and* at least one was assessable (the REG-5
+            gate). Not-assessable subgroups are listed in ``reasons``.
         reasons: every subgroup's reasons, prefixed by the subgroup name.
+        verdict: ``"pass"``, ``"fail"`` or ``"inconclusive"`` (no subgroup could be assessed).
+        seasons: rows per season (``season_id`` column of the groups frame), in order of appearance.
+        tenants: rows per tenant (``tenant_id`` column), when pooled over a cohort.
+        n_subgroups_assessable: subgroups with at least two assessable groups.
+        n_groups: (subgroup, group) pairs seen; ``n_groups_assessable`` of them had ``min_group_size`` rows.
     """
 
     subgroups: tuple[SubgroupResult, ...]
@@ -181,54 +249,73 @@ class BiasAudit:
     n: int
     passed: bool
     reasons: tuple[str, ...]
+    verdict: str = "pass"
+    seasons: tuple[tuple[str, int], ...] = ()
+    tenants: tuple[tuple[str, int], ...] = ()
+    n_subgroups_assessable: int = 0
+    n_groups: int = 0
+    n_groups_assessable: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict (non-finite floats become ``None``; tuples become lists)."""
         return {
             "n": self.n,
+            "verdict": self.verdict,
             "passed": self.passed,
             "reasons": list(self.reasons),
+            "seasons": {season: n for season, n in self.seasons},
+            "tenants": {tenant: n for tenant, n in self.tenants},
+            "n_subgroups_assessable": self.n_subgroups_assessable,
+            "n_groups": self.n_groups,
+            "n_groups_assessable": self.n_groups_assessable,
             "thresholds": _json_float(asdict(self.thresholds)),
             "subgroups": [_json_float(asdict(result)) for result in self.subgroups],
         }
 
     def markdown_table(self) -> str:
-        """Two markdown tables: per (subgroup, group) statistics (n, MAE, mean signed residual, mean
-        prediction, mean actual, status; kg/ha), then per-subgroup MAE ratio, MAE gap, signed-residual
-        gap and verdict, followed by the overall verdict and reasons."""
+        """Two markdown tables: per (subgroup, group) statistics (n, MAE with 95 % interval, MAE ratio to
+        the subgroup's overall MAE with interval, mean signed residual with interval, mean prediction,
+        mean actual, status; kg/ha), then per-subgroup MAE ratio and signed-residual gap with their
+        Bonferroni intervals and verdict, followed by the overall verdict and reasons."""
         lines = [
-            "| Subgroup | Group | n | MAE (kg/ha) | Mean signed residual (kg/ha) | "
-            "Mean prediction (kg/ha) | Mean actual (kg/ha) | Status |",
-            "|---|---|---:|---:|---:|---:|---:|---|",
+            "| Subgroup | Group | n | MAE (kg/ha) [95% CI] | MAE / overall [95% CI] | "
+            "Mean signed residual (kg/ha) [95% CI] | Mean prediction (kg/ha) | Mean actual (kg/ha) | Status |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for result in self.subgroups:
             for g in result.groups:
                 lines.append(
-                    f"| {_md(g.subgroup)} | {_md(g.group)} | {g.n} | {g.mae:,.1f} | "
-                    f"{g.mean_signed_residual:+,.1f} | {g.mean_prediction:,.1f} | {g.mean_actual:,.1f} | "
-                    f"{g.status} |"
+                    f"| {_md(g.subgroup)} | {_md(g.group)} | {g.n} | {g.mae:,.1f} {_ci(g.mae_ci, ',.0f')} | "
+                    f"{_fmt(g.mae_ratio_to_overall, '.2f')} {_ci(g.mae_ratio_to_overall_ci, '.2f')} | "
+                    f"{g.mean_signed_residual:+,.1f} {_ci(g.mean_signed_residual_ci, '+,.0f')} | "
+                    f"{g.mean_prediction:,.1f} | {g.mean_actual:,.1f} | {g.status} |"
                 )
         lines += [
             "",
-            f"| Subgroup | Column | MAE ratio (min/max, ≥ {self.thresholds.min_mae_ratio:g}) | "
-            f"MAE gap (kg/ha) | Signed residual gap (kg/ha) | Result |",
+            f"| Subgroup | Column | MAE ratio (min/max, ≥ {self.thresholds.min_mae_ratio:g}) [CI] | "
+            f"MAE gap (kg/ha) | Signed residual gap (kg/ha) [CI] | Result |",
             "|---|---|---:|---:|---:|---|",
         ]
-        verdicts = {True: "pass", False: "FAIL", None: "not assessable"}
         for result in self.subgroups:
             lines.append(
-                f"| {_md(result.subgroup)} | {_md(result.column)} | {_fmt(result.mae_ratio, '.3f')} | "
-                f"{_fmt(result.mae_gap, ',.1f')} | {_fmt(result.signed_residual_gap, ',.1f')} | "
-                f"{verdicts[result.passed]} |"
+                f"| {_md(result.subgroup)} | {_md(result.column)} | {_fmt(result.mae_ratio, '.3f')} "
+                f"{_ci(result.mae_ratio_ci, '.2f')} | {_fmt(result.mae_gap, ',.1f')} | "
+                f"{_fmt(result.signed_residual_gap, ',.1f')} {_ci(result.signed_residual_gap_ci, ',.0f')} | "
+                f"{result.verdict} |"
             )
+        seasons = ", ".join(f"{s}: {n}" for s, n in self.seasons) or "—"
         lines += [
             "",
-            f"Bias audit (n={self.n}, min group size {self.thresholds.min_group_size}, max signed residual "
-            f"gap {self.thresholds.max_signed_residual_gap:.0%} of mean actual): "
-            f"{'PASSED' if self.passed else 'FAILED'}",
+            f"Bias audit (n={self.n}; seasons {seasons}; min group size {self.thresholds.min_group_size}; "
+            f"{self.n_groups_assessable} of {self.n_groups} groups assessable; max signed residual gap "
+            f"{self.thresholds.max_signed_residual_gap:.0%} of mean actual): {self.verdict.upper()}",
         ]
         lines += [f"- {_md(reason)}" for reason in self.reasons]
         return "\n".join(lines)
+
+
+def _ci(interval: tuple[float, float] | None, spec: str) -> str:
+    return "" if interval is None else f"[{interval[0]:{spec}}, {interval[1]:{spec}}]"
 
 
 def _finite_1d(values: ArrayLike, name: str) -> np.ndarray:
@@ -268,6 +355,42 @@ def _group_labels(column: pd.Series) -> pd.Series:
     return labels.reset_index(drop=True)
 
 
+def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(values, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def _bootstrap_group_means(
+    abs_errors: np.ndarray,
+    signed: np.ndarray,
+    labels: np.ndarray,
+    strata: np.ndarray,
+    groups: Sequence[str],
+    thresholds: BiasThresholds,
+    seed_offset: int,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """Stratified bootstrap replicates ``(B,)`` of every group's MAE and mean signed residual, and of
+    the overall MAE of the rows: rows are resampled inside each (group, stratum) cell."""
+    rng = np.random.default_rng([thresholds.seed, seed_offset])
+    b = thresholds.n_bootstrap
+    abs_sums = {g: np.zeros(b) for g in groups}
+    signed_sums = {g: np.zeros(b) for g in groups}
+    sizes = dict.fromkeys(groups, 0)
+    cells = pd.DataFrame({"g": labels, "s": strata}).groupby(["g", "s"], sort=True).indices
+    for key, cell in cells.items():
+        group = str(key[0]) if isinstance(key, tuple) else str(key)
+        index = np.asarray(cell)
+        draw = index[rng.integers(0, index.size, size=(b, index.size))]
+        abs_sums[group] += abs_errors[draw].sum(axis=1)
+        signed_sums[group] += signed[draw].sum(axis=1)
+        sizes[group] += index.size
+    total = sum(abs_sums.values())
+    mae = {g: abs_sums[g] / sizes[g] for g in groups}
+    mean_signed = {g: signed_sums[g] / sizes[g] for g in groups}
+    return mae, mean_signed, np.asarray(total) / sum(sizes.values())
+
+
 def _audit_subgroup(
     name: str,
     column: str,
@@ -276,22 +399,42 @@ def _audit_subgroup(
     labels: pd.Series,
     thresholds: BiasThresholds,
     overall_mean_actual: float,
+    strata: np.ndarray | None = None,
+    seed_offset: int = 0,
 ) -> SubgroupResult:
     frame = MetricFrame(metrics=_METRICS, y_true=actual, y_pred=predicted, sensitive_features=labels)
     by_group = frame.by_group
+    label_array = labels.to_numpy(dtype=object).astype(str)
+    order = [str(g) for g in by_group.index]
+    signed = predicted - actual
+    abs_errors = np.abs(signed)
+    boot_mae, boot_signed, boot_overall = _bootstrap_group_means(
+        abs_errors, signed, label_array, np.zeros(actual.size, dtype=np.int64) if strata is None else strata,
+        order, thresholds, seed_offset,
+    )
+    overall_mae = float(abs_errors.mean())
+    level = 1.0 - thresholds.alpha
     stats: list[GroupStats] = []
     for group_value, row in by_group.iterrows():
+        group = str(group_value)
         n = round(float(row["n"]))
+        mae = float(row["mae"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio_replicates = boot_mae[group] / boot_overall
         stats.append(
             GroupStats(
                 subgroup=name,
-                group=str(group_value),
+                group=group,
                 n=n,
-                mae=float(row["mae"]),
+                mae=mae,
                 mean_signed_residual=float(row["mean_signed_residual"]),
                 mean_prediction=float(row["mean_prediction"]),
                 mean_actual=float(row["mean_actual"]),
                 status=STATUS_OK if n >= thresholds.min_group_size else STATUS_TOO_SMALL,
+                mae_ci=_percentile(boot_mae[group], level),
+                mae_ratio_to_overall=mae / overall_mae if overall_mae > 0 else None,
+                mae_ratio_to_overall_ci=_percentile(ratio_replicates, level) if overall_mae > 0 else None,
+                mean_signed_residual_ci=_percentile(boot_signed[group], level),
             )
         )
 
@@ -300,6 +443,7 @@ def _audit_subgroup(
     if too_small:
         listed = ", ".join(f"{g.group!r} (n={g.n})" for g in too_small)
         reasons.append(f"{name}: excluded group(s) below min size {thresholds.min_group_size}: {listed}")
+    not_assessable = tuple(g.group for g in too_small)
 
     ok = [g for g in stats if g.status == STATUS_OK]
     if len(ok) < 2:
@@ -315,43 +459,88 @@ def _audit_subgroup(
             signed_residual_gap=None,
             passed=None,
             reasons=tuple(reasons),
+            verdict="not_assessable",
+            not_assessable_groups=not_assessable,
         )
 
+    n_pairs = len(ok) * (len(ok) - 1) // 2
+    pair_level = 1.0 - thresholds.alpha / n_pairs  # Bonferroni over the pairs (Dunn 1961)
+    scale = abs(overall_mean_actual)
+    failed = False
+    headline_ratio_ci: tuple[float, float] | None = None
+    headline_gap_ci: tuple[float, float] | None = None
+    headline_ratio, headline_gap = 1.0, 0.0
     best = min(ok, key=lambda g: g.mae)
     worst = max(ok, key=lambda g: g.mae)
-    # fairlearn between-groups ratio (min/max) and difference (max - min); 0/0 is parity.
-    mae_ratio = 1.0 if worst.mae == 0.0 else best.mae / worst.mae
-    mae_gap = worst.mae - best.mae
     low = min(ok, key=lambda g: g.mean_signed_residual)
     high = max(ok, key=lambda g: g.mean_signed_residual)
-    signed_gap = high.mean_signed_residual - low.mean_signed_residual
-    signed_gap_fraction = signed_gap / abs(overall_mean_actual)
+    for i, a in enumerate(ok):
+        for c in ok[i + 1:]:
+            lo_g, hi_g = (a, c) if a.mae <= c.mae else (c, a)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios = np.where(boot_mae[hi_g.group] > 0, boot_mae[lo_g.group] / boot_mae[hi_g.group], 1.0)
+            ratio = 1.0 if hi_g.mae == 0.0 else lo_g.mae / hi_g.mae
+            ratio_ci = _percentile(ratios, pair_level)
+            under, over = (a, c) if a.mean_signed_residual <= c.mean_signed_residual else (c, a)
+            gaps = boot_signed[over.group] - boot_signed[under.group]
+            gap = over.mean_signed_residual - under.mean_signed_residual
+            gap_ci = _percentile(gaps, pair_level)
+            # the headline intervals are those of the pairs with the smallest ratio / largest gap
+            if headline_ratio_ci is None or ratio < headline_ratio:
+                headline_ratio, headline_ratio_ci = ratio, ratio_ci
+            if headline_gap_ci is None or gap > headline_gap:
+                headline_gap, headline_gap_ci = gap, gap_ci
+            if ratio < thresholds.min_mae_ratio:
+                if ratio_ci[1] < thresholds.min_mae_ratio:
+                    failed = True
+                    reasons.append(
+                        f"{name}: MAE ratio {ratio:.3f} < {thresholds.min_mae_ratio:g}, interval "
+                        f"[{ratio_ci[0]:.2f}, {ratio_ci[1]:.2f}] ({pair_level:.1%}) entirely below — group "
+                        f"{hi_g.group!r} MAE {hi_g.mae:,.1f} kg/ha vs group {lo_g.group!r} MAE {lo_g.mae:,.1f} kg/ha"
+                    )
+                else:
+                    reasons.append(
+                        f"{name}: MAE ratio {ratio:.3f} of {lo_g.group!r}/{hi_g.group!r} is below "
+                        f"{thresholds.min_mae_ratio:g} but not significantly (interval [{ratio_ci[0]:.2f}, "
+                        f"{ratio_ci[1]:.2f}] reaches it)"
+                    )
+            if gap / scale > thresholds.max_signed_residual_gap:
+                if gap_ci[0] / scale > thresholds.max_signed_residual_gap:
+                    failed = True
+                    reasons.append(
+                        f"{name}: signed residual gap {gap:,.1f} kg/ha = {gap / scale:.1%} of mean actual "
+                        f"{overall_mean_actual:,.1f} kg/ha > {thresholds.max_signed_residual_gap:.1%}, interval "
+                        f"[{gap_ci[0]:,.0f}, {gap_ci[1]:,.0f}] kg/ha entirely above — group "
+                        f"{over.group!r} mean residual {over.mean_signed_residual:+,.1f} vs group {under.group!r} "
+                        f"{under.mean_signed_residual:+,.1f} kg/ha"
+                    )
+                else:
+                    reasons.append(
+                        f"{name}: signed residual gap {gap / scale:.1%} of mean actual between {over.group!r} and "
+                        f"{under.group!r} exceeds {thresholds.max_signed_residual_gap:.1%} but not significantly "
+                        f"(interval [{gap_ci[0]:,.0f}, {gap_ci[1]:,.0f}] kg/ha)"
+                    )
 
-    passed = True
-    if mae_ratio < thresholds.min_mae_ratio:
-        passed = False
-        reasons.append(
-            f"{name}: MAE ratio {mae_ratio:.3f} < {thresholds.min_mae_ratio:g} — group {worst.group!r} "
-            f"MAE {worst.mae:,.1f} kg/ha vs group {best.group!r} MAE {best.mae:,.1f} kg/ha"
-        )
-    if signed_gap_fraction > thresholds.max_signed_residual_gap:
-        passed = False
-        reasons.append(
-            f"{name}: signed residual gap {signed_gap:,.1f} kg/ha = {signed_gap_fraction:.1%} of mean actual "
-            f"{overall_mean_actual:,.1f} kg/ha > {thresholds.max_signed_residual_gap:.1%} — group "
-            f"{high.group!r} mean residual {high.mean_signed_residual:+,.1f} vs group {low.group!r} "
-            f"{low.mean_signed_residual:+,.1f} kg/ha"
-        )
+    mae_ratio = 1.0 if worst.mae == 0.0 else best.mae / worst.mae
     return SubgroupResult(
         subgroup=name,
         column=column,
         groups=tuple(stats),
         mae_ratio=mae_ratio,
-        mae_gap=mae_gap,
-        signed_residual_gap=signed_gap,
-        passed=passed,
+        mae_gap=worst.mae - best.mae,
+        signed_residual_gap=high.mean_signed_residual - low.mean_signed_residual,
+        passed=not failed,
         reasons=tuple(reasons),
+        verdict="fail" if failed else "pass",
+        mae_ratio_ci=headline_ratio_ci,
+        signed_residual_gap_ci=headline_gap_ci,
+        not_assessable_groups=not_assessable,
     )
+
+
+def _counts(column: pd.Series) -> tuple[tuple[str, int], ...]:
+    counts = column.astype(str).value_counts(sort=False)
+    return tuple((str(k), int(v)) for k, v in counts.items())
 
 
 def audit_bias(
@@ -361,27 +550,27 @@ def audit_bias(
     subgroup_columns: Mapping[str, str],
     thresholds: BiasThresholds = BiasThresholds(),
 ) -> BiasAudit:
-    """Audit held-out predictions for subgroup disparities (REG-5).
+    """Audit out-of-sample predictions for subgroup disparities (REG-5), with bootstrap intervals.
 
     Per subgroup, fairlearn's ``MetricFrame`` computes per-group n, MAE, mean signed residual,
-    mean prediction and mean actual; groups with ``n < thresholds.min_group_size`` are marked
-    ``"too_small"`` and excluded. Among the rest, the subgroup passes when
-    ``min MAE / max MAE >= thresholds.min_mae_ratio`` and
-    ``(max - min mean signed residual) / |overall mean actual| <= thresholds.max_signed_residual_gap``
-    (definitions and sources in the module docstring). Missing group values form the group
-    :data:`MISSING_GROUP`.
+    mean prediction and mean actual; groups with ``n < thresholds.min_group_size`` are
+    ``"not_assessable"`` and excluded. Among the rest, a pair of groups fails only when its
+    Bonferroni-adjusted bootstrap interval lies entirely beyond a threshold: MAE ratio
+    (lower/higher) below ``min_mae_ratio``, or signed-residual gap over ``|overall mean actual|`` above
+    ``max_signed_residual_gap`` (definitions and sources in the module docstring). Missing group
+    values form the group :data:`MISSING_GROUP`.
 
     Args:
         y_true: actual target values, shape ``(n,)`` (kg/ha).
-        y_pred: predicted values, shape ``(n,)`` (kg/ha).
+        y_pred: out-of-sample predicted values, shape ``(n,)`` (kg/ha).
         groups: frame with ``n`` rows aligned by position with ``y_true`` (its index is ignored),
-            holding the subgroup columns.
-        subgroup_columns: subgroup name -> column of ``groups``, e.g.
-            ``{"tenure": "farm.tenure", "variety": "farm.variety"}``; at least one entry.
-        thresholds: pass/fail thresholds (project defaults; configurable per tenant).
+            holding the subgroup columns and, for a pooled window, ``season_id`` and optionally
+            ``tenant_id`` (bootstrap strata; reported counts).
+        subgroup_columns: subgroup name -> column of ``groups``; at least one entry.
+        thresholds: thresholds, interval level and bootstrap settings (configurable per tenant).
 
     Returns:
-        :class:`BiasAudit`.
+        :class:`BiasAudit` with verdict ``"pass"``, ``"fail"`` or ``"inconclusive"``.
 
     Raises:
         ValueError: if a configured column is missing from ``groups`` (named); if ``y_true``, ``y_pred``
@@ -407,6 +596,11 @@ def audit_bias(
     if overall_mean_actual == 0.0:
         raise ValueError("overall mean of y_true is 0; the relative signed-residual gap is undefined")
 
+    strata_columns = [c for c in ("season_id", "tenant_id") if c in groups.columns]
+    strata = None
+    if strata_columns:
+        keys = groups[strata_columns].astype(str).agg("|".join, axis=1).reset_index(drop=True)
+        strata = pd.factorize(keys)[0]
     results = tuple(
         _audit_subgroup(
             name,
@@ -416,19 +610,36 @@ def audit_bias(
             _group_labels(groups[column]),
             thresholds,
             overall_mean_actual,
+            strata,
+            seed_offset,
         )
-        for name, column in subgroup_columns.items()
+        for seed_offset, (name, column) in enumerate(subgroup_columns.items())
     )
     reasons = [reason for result in results for reason in result.reasons]
-    if all(result.passed is None for result in results):
-        reasons.append("no subgroup was assessable; the audit passes vacuously")
-    passed = all(result.passed is not False for result in results)
+    n_assessable = sum(result.verdict != "not_assessable" for result in results)
+    if any(result.verdict == "fail" for result in results):
+        verdict = "fail"
+    elif n_assessable == 0:
+        verdict = "inconclusive"
+        reasons.append(
+            "no subgroup was assessable (every subgroup has fewer than two groups of "
+            f"{thresholds.min_group_size} rows): the audit is inconclusive, not a pass"
+        )
+    else:
+        verdict = "pass"
+    all_groups = [g for result in results for g in result.groups]
     return BiasAudit(
         subgroups=results,
         thresholds=thresholds,
         n=int(actual.size),
-        passed=passed,
+        passed=verdict == "pass",
         reasons=tuple(reasons),
+        verdict=verdict,
+        seasons=_counts(groups["season_id"]) if "season_id" in groups.columns else (),
+        tenants=_counts(groups["tenant_id"]) if "tenant_id" in groups.columns else (),
+        n_subgroups_assessable=n_assessable,
+        n_groups=len(all_groups),
+        n_groups_assessable=sum(g.status == STATUS_OK for g in all_groups),
     )
 
 

@@ -105,7 +105,8 @@ def test_small_group_reported_too_small_and_excluded() -> None:
     audit = audit_bias(y_true, y_pred, groups, TENURE)
     (tenure,) = audit.subgroups
     by_group = {g.group: g for g in tenure.groups}
-    assert by_group["mixed"].status == "too_small"
+    assert by_group["mixed"].status == "not_assessable"
+    assert tenure.not_assessable_groups == ("mixed",)
     assert by_group["mixed"].n == 2
     assert by_group["mixed"].mae == pytest.approx(5000.0)
     assert by_group["owner"].status == "ok"
@@ -123,10 +124,11 @@ def test_not_assessable_subgroup_does_not_fail_but_is_listed() -> None:
     assert tenure.passed is None
     assert tenure.mae_ratio is None and tenure.mae_gap is None and tenure.signed_residual_gap is None
     assert variety.passed is None
-    assert audit.passed is True
+    # nothing could be assessed: inconclusive, never a vacuous pass (the REG-5 gate stays closed)
+    assert audit.verdict == "inconclusive" and audit.passed is False
     assert any(r.startswith("tenure: not assessable") for r in audit.reasons)
     assert any(r.startswith("variety: not assessable") for r in audit.reasons)
-    assert audit.reasons[-1] == "no subgroup was assessable; the audit passes vacuously"
+    assert "inconclusive, not a pass" in audit.reasons[-1]
 
 
 def test_one_failing_subgroup_fails_the_audit() -> None:
@@ -177,7 +179,9 @@ def test_to_dict_is_strict_json() -> None:
     text = json.dumps(d, allow_nan=False)
     back = json.loads(text)
     assert back["passed"] is False
-    assert back["thresholds"] == {"min_group_size": 5, "min_mae_ratio": 0.5, "max_signed_residual_gap": 0.25}
+    assert back["verdict"] == "fail"
+    assert back["thresholds"] == {"min_group_size": 5, "min_mae_ratio": 0.5, "max_signed_residual_gap": 0.25,
+                                  "alpha": 0.05, "n_bootstrap": 2000, "seed": 20240601, "window_seasons": 3}
     assert back["subgroups"][0]["groups"][0]["group"] == "mixed"
     assert back["subgroups"][1]["mae_ratio"] is None
 
@@ -185,10 +189,11 @@ def test_to_dict_is_strict_json() -> None:
 def test_markdown_table() -> None:
     y_true, y_pred, groups = _case({"owner": [100, -100] * 3, "tenant": [300, -300] * 3})
     md = audit_bias(y_true, y_pred, groups, TENURE).markdown_table()
-    assert "| tenure | owner | 6 | 100.0 | +0.0 | 4,000.0 | 4,000.0 | ok |" in md
-    assert "| tenure | tenant | 6 | 300.0 | +0.0 | 4,000.0 | 4,000.0 | ok |" in md
-    assert "| tenure | farm.tenure | 0.333 | 200.0 | 0.0 | FAIL |" in md
-    assert "FAILED" in md
+    assert "| tenure | owner | 6 | 100.0 [100, 100] | 0.50 [0.50, 0.50] | +0.0 [" in md
+    assert "| tenure | tenant | 6 | 300.0 [300, 300] | 1.50 [1.50, 1.50] | +0.0 [" in md
+    assert "| 4,000.0 | 4,000.0 | ok |" in md
+    assert "| tenure | farm.tenure | 0.333 [0.33, 0.33] | 200.0 | 0.0 [" in md and "| fail |" in md
+    assert "FAIL" in md
 
 
 def test_audit_input_errors() -> None:
