@@ -67,10 +67,13 @@ def main() -> None:
 @main.command()
 @click.option("--tenants", "max_tenants", type=int, default=None, help="Only the first N villages.")
 @click.option("--seasons", "max_seasons", type=int, default=None, help="Only the first N seasons.")
-def demo(max_tenants: int | None, max_seasons: int | None) -> None:
+@click.option("--cohort/--no-cohort", default=True, show_default=True,
+              help="Opt the villages in to one pooled cohort (REG-9), or keep per-tenant models.")
+def demo(max_tenants: int | None, max_seasons: int | None, cohort: bool) -> None:
     """Land the RiceFarms uploads and materialize every tenant × season partition on the embedded stores."""
     from rai_assets.demo.runner import prepare_dagster_home, run_demo
-    from rai_assets.demo.summary import format_table
+    from rai_assets.demo.summary import format_table, served_table
+    from rai_assets.serving.export import export_forecasts, served_accuracy
 
     started = time.perf_counter()
     state = _state_dir()
@@ -78,13 +81,22 @@ def demo(max_tenants: int | None, max_seasons: int | None) -> None:
     url, pid = _owned_ledger()
     click.echo(f"state directory: {state}\nledger: {'embedded Postgres PID ' + str(pid) if pid else url}")
     try:
-        runs, summaries = run_demo(state, max_tenants=max_tenants, max_seasons=max_seasons, progress=click.echo)
+        runs, summaries = run_demo(state, max_tenants=max_tenants, max_seasons=max_seasons, cohort=cohort,
+                                   progress=click.echo)
+        tenants = [s.tenant for s in summaries]
+        ledger = _ledger()
+        served = [a for t in tenants for a in served_accuracy(ledger, t, ("harvest.gross_output_kg", "farm.size_ha"))]
+        export_path = state / "demo" / "served-forecasts.csv"
+        exported = export_forecasts(ledger, tenants, export_path)
     finally:
         _stop_owned(pid)
     failed = [r for r in runs if not r.success]
     click.echo("\n" + format_table(summaries))
-    click.echo("\nMAE in kg/ha on each tenant's latest season; drift verdicts come from the significance guard "
-               "(minimum sample per tenant spec).")
+    click.echo("\nMAE in kg/ha on each tenant's latest season.")
+    late = sorted({a.season for a in served})[-3:]
+    click.echo(f"\nServed forecasts vs the naive baseline (tenant mean of earlier seasons), seasons {', '.join(late)}:")
+    click.echo(served_table(served, late))
+    click.echo(f"\n{exported} served forecasts exported to {export_path} (rai-assets forecasts export).")
     click.echo(f"\n{len(runs)} partition runs, {len(failed)} failed, {time.perf_counter() - started:.0f} s wall time.")
     click.echo("\nBrowse the results:\n  make dagster   # Dagster UI on http://127.0.0.1:3000 (same instance)\n"
                "  make mlflow    # MLflow UI on http://127.0.0.1:5000 (same tracking store)")
@@ -256,6 +268,10 @@ def _run_governance(action: str, tenant: str, version: int, actor: str, reason: 
         try:
             if action == "rollback":
                 result = actions.rollback(stores.ledger, stores.mlflow_registry, **common)  # type: ignore[arg-type]
+            elif action == "bootstrap-override":
+                seq = actions.bootstrap_override(stores.ledger, **common)  # type: ignore[arg-type]
+                click.echo(f"bootstrap-override: {tenant} v{version} may become the first champion (audit seq {seq})")
+                return
             else:
                 run = {"approve": actions.approve, "reject": actions.reject, "baseline-reset": actions.baseline_reset}
                 result = run[action](stores.ledger, **common)  # type: ignore[arg-type]
@@ -272,6 +288,8 @@ _VERSION_ACTIONS = {
     "reject": ("manager", "VALIDATED / SHADOW / CANARY / QUARANTINED → DEPRECATED."),
     "rollback": ("admin", "Restore a previous champion (the current one is deprecated); MLflow's alias follows."),
     "baseline-reset": ("admin", "Make the version's training snapshot the tenant's drift reference."),
+    "bootstrap-override": ("manager", "Let a VALIDATED version become the first champion without a passed bias "
+                                      "audit (audited override of REG-5's bootstrap gate)."),
 }
 
 
@@ -341,6 +359,85 @@ def governance_retention(tenants: tuple[str, ...], dry_run: bool) -> None:
                            f"(MLflow v{d.mlflow_version}, {d.state}): {d.reason}")
             if not plan:
                 click.echo(f"{tenant}: nothing to collect")
+    finally:
+        _stop_owned(pid)
+
+
+@main.group()
+def cohort() -> None:
+    """Opt-in pooled training across tenants of one model spec (REG-9; a manager's audited decision)."""
+
+
+@cohort.command("join")
+@click.option("--tenant", required=True)
+@click.option("--cohort", "cohort_id", required=True, help="Cohort name (created for the tenant's spec if new).")
+@click.option("--actor", required=True, help="The tenant's manager who decides (recorded).")
+@click.option("--reason", required=True)
+@click.option("--role", type=click.Choice(["manager", "admin"]), default="manager", show_default=True)
+def cohort_join(tenant: str, cohort_id: str, actor: str, reason: str, role: str) -> None:
+    """Opt a tenant in to a cohort: its next models are trained on every member's snapshots."""
+    from rai_assets.adapters.ledger.errors import LedgerRefusal
+    from rai_assets.definitions import resolved_stores
+    from rai_assets.governance import actions
+
+    _url, pid = _owned_ledger()
+    try:
+        try:
+            seq = actions.cohort_join(resolved_stores().ledger, tenant=tenant, cohort=cohort_id, actor=actor,
+                                      reason=reason, role=role)
+        except (actions.GovernanceError, LedgerRefusal, LookupError) as exc:
+            raise click.ClickException(f"cohort join refused: {exc}") from exc
+        click.echo(f"{tenant} joined cohort {cohort_id} (audit seq {seq})")
+    finally:
+        _stop_owned(pid)
+
+
+@cohort.command("leave")
+@click.option("--tenant", required=True)
+@click.option("--actor", required=True)
+@click.option("--reason", required=True)
+@click.option("--role", type=click.Choice(["manager", "admin"]), default="manager", show_default=True)
+def cohort_leave(tenant: str, actor: str, reason: str, role: str) -> None:
+    """Take a tenant out of its cohort: no model trained afterwards reads its rows."""
+    from rai_assets.adapters.ledger.errors import LedgerRefusal
+    from rai_assets.definitions import resolved_stores
+    from rai_assets.governance import actions
+
+    _url, pid = _owned_ledger()
+    try:
+        try:
+            seq = actions.cohort_leave(resolved_stores().ledger, tenant=tenant, actor=actor, reason=reason, role=role)
+        except (actions.GovernanceError, LedgerRefusal) as exc:
+            raise click.ClickException(f"cohort leave refused: {exc}") from exc
+        click.echo(f"{tenant} left its cohort (audit seq {seq})")
+    finally:
+        _stop_owned(pid)
+
+
+@main.group()
+def forecasts() -> None:
+    """The forecasts tenants were served."""
+
+
+@forecasts.command("export")
+@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True,
+              help="CSV file to write.")
+@click.option("--tenant", "tenants", multiple=True, help="Only these tenants (default: every tenant partition).")
+@click.option("--season", default=None, help="Only this season.")
+def forecasts_export(out: Path, tenants: tuple[str, ...], season: str | None) -> None:
+    """Write the served forecasts (tenant, season, field_id, predicted_yield_kg_ha, model, model_version, source)."""
+    from rai_assets.serving.export import export_forecasts, known_tenants
+
+    _url, pid = _owned_ledger()
+    try:
+        chosen = list(tenants) or known_tenants()
+        if not chosen:
+            raise click.ClickException("no tenants are known to this Dagster instance; name one with --tenant")
+        try:
+            rows = export_forecasts(_ledger(), chosen, out, season=season)
+        except (ValueError, OSError) as exc:
+            raise click.ClickException(f"forecast export failed: {exc}") from exc
+        click.echo(f"wrote {rows} served forecasts of {len(chosen)} tenant(s) to {out}")
     finally:
         _stop_owned(pid)
 

@@ -27,6 +27,11 @@ dead_letters = Gauge("rai_dead_letters", "Dead letters of a tenant-season", ["te
 model_mae = Gauge("rai_model_mae_kg_ha", "Held-out MAE of the latest evaluation", ["tenant", "role"],
                   registry=REGISTRY)
 
+served_below_naive = Gauge("rai_served_below_naive", "1 while the served model is significantly worse than the naive "
+                           "baseline on the latest labelled season (REG-10)", ["tenant"], registry=REGISTRY)
+naive_floor_fallbacks = Counter("rai_naive_floor_fallbacks_total", "Fallbacks of a tenant's champion because it was "
+                                "significantly worse than the naive baseline (REG-10)", ["tenant"], registry=REGISTRY)
+
 
 def export(state_dir: str | None = None) -> Path:
     """Write the registry to the textfile-collector file; returns its path."""

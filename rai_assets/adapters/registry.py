@@ -64,6 +64,17 @@ class MlflowRegistryResource(ConfigurableResource):
         return mlflow.MlflowClient(tracking_uri=self.resolved_tracking_uri(), registry_uri=self.resolved_tracking_uri())
 
     @staticmethod
+    def cohort_model_name(cohort: str) -> str:
+        """A cohort's registered model: ``yield-cohort-<cohort>`` (one model, versions per season)."""
+        return f"yield-cohort-{cohort}"
+
+    @classmethod
+    def champion_alias(cls, tenant: str, model_name: str | None = None) -> str:
+        """The alias that marks the tenant's champion on ``model_name``: ``champion`` on the tenant's own
+        registered model, ``champion-<tenant>`` on a cohort's (each member has its own)."""
+        return CHAMPION_ALIAS if model_name in (None, cls.model_name(tenant)) else f"{CHAMPION_ALIAS}-{tenant}"
+
+    @staticmethod
     def experiment_name(tenant: str) -> str:
         """The tenant's experiment: ``rai-assets/<tenant>``."""
         return f"rai-assets/{tenant}"
@@ -74,7 +85,8 @@ class MlflowRegistryResource(ConfigurableResource):
         return f"yield-{tenant}"
 
     def experiment_id(self, tenant: str) -> str:
-        """Id of the tenant's experiment, created (with a per-tenant artifact location) if missing."""
+        """Id of the tenant's experiment (``tenant`` may be ``cohort-<name>``), created with its own
+        artifact location if missing."""
         client = self.client()
         exp = client.get_experiment_by_name(self.experiment_name(tenant))
         if exp is not None:
@@ -86,9 +98,13 @@ class MlflowRegistryResource(ConfigurableResource):
         ))
 
     def log_trained_model(self, *, tenant: str, season: str, model: xgb.XGBRegressor, example: pd.DataFrame,
-                          params: Mapping[str, Any], metrics: Mapping[str, float], tags: Mapping[str, str]
-                          ) -> tuple[str, int]:
-        """Log a training run and register its model as a new version of ``yield-<tenant>``.
+                          params: Mapping[str, Any], metrics: Mapping[str, float], tags: Mapping[str, str],
+                          registered_model: str | None = None, experiment: str | None = None) -> tuple[str, int]:
+        """Log a training run and register its model as a new version of ``yield-<tenant>`` (or of
+        ``registered_model``, e.g. a cohort's, logged in the experiment named by ``experiment``).
+
+        The pip requirements are given (xgboost's version), so MLflow does not infer them in a
+        subprocess (seconds per call).
 
         Returns:
             ``(run_id, model_version)``.
@@ -96,11 +112,13 @@ class MlflowRegistryResource(ConfigurableResource):
         mlflow = self._activate()
         from mlflow.models import infer_signature
 
+        name = registered_model or self.model_name(tenant)
         signature = infer_signature(example, model.predict(example))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with mlflow.start_run(
-                experiment_id=self.experiment_id(tenant), run_name=f"train {tenant} {season}", tags=dict(tags)
+                experiment_id=self.experiment_id(experiment or tenant), run_name=f"train {tenant} {season}",
+                tags=dict(tags),
             ) as run:
                 mlflow.log_params({k: str(v) for k, v in params.items()})
                 mlflow.log_metrics(dict(metrics))
@@ -109,26 +127,49 @@ class MlflowRegistryResource(ConfigurableResource):
                     name="model",
                     signature=signature,
                     input_example=example,
-                    registered_model_name=self.model_name(tenant),
+                    registered_model_name=name,
+                    pip_requirements=[f"xgboost=={xgb.__version__}"],
                 )
         version = int(info.registered_model_version)
         client = self.client()
         for key, value in tags.items():
-            client.set_model_version_tag(self.model_name(tenant), str(version), key, value)
+            client.set_model_version_tag(name, str(version), key, value)
         return run.info.run_id, version
 
-    def load_model(self, tenant: str, version: int) -> xgb.XGBRegressor:
-        """Load version ``version`` of the tenant's registered model."""
+    def find_version(self, registered_model: str, tag: str, value: str) -> tuple[int, str] | None:
+        """``(version, run_id)`` of a version of ``registered_model`` whose tag ``tag`` is ``value``, if any."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client().search_model_versions(f"name = '{registered_model}' and tags.{tag} = '{value}'")
+        except MlflowException:
+            return None
+        if not found:
+            return None
+        best = min(found, key=lambda mv: int(mv.version))
+        return int(best.version), str(best.run_id)
+
+    def set_version_tags(self, registered_model: str, version: int, tags: Mapping[str, str]) -> None:
+        """Set tags on a model version (e.g. a cohort member's held-out MAE)."""
+        client = self.client()
+        for key, value in tags.items():
+            client.set_model_version_tag(registered_model, str(version), key, value)
+
+    def load_model(self, tenant: str, version: int, registered_model: str | None = None) -> xgb.XGBRegressor:
+        """Load version ``version`` of the tenant's registered model (or of ``registered_model``)."""
         mlflow = self._activate()
-        return mlflow.xgboost.load_model(f"models:/{self.model_name(tenant)}/{version}")
+        return mlflow.xgboost.load_model(f"models:/{registered_model or self.model_name(tenant)}/{version}")
 
-    def set_champion_alias(self, tenant: str, version: int) -> None:
-        """Point the tenant's ``champion`` alias at ``version`` (the ledger decided; MLflow follows)."""
-        self.client().set_registered_model_alias(self.model_name(tenant), CHAMPION_ALIAS, str(version))
+    def set_champion_alias(self, tenant: str, version: int, registered_model: str | None = None) -> None:
+        """Point the tenant's champion alias at ``version`` of its model, or of ``registered_model`` (the
+        ledger decided; MLflow follows)."""
+        name = registered_model or self.model_name(tenant)
+        self.client().set_registered_model_alias(name, self.champion_alias(tenant, name), str(version))
 
-    def delete_champion_alias(self, tenant: str) -> None:
-        """Remove the tenant's ``champion`` alias (the ledger has no champion)."""
-        self.client().delete_registered_model_alias(self.model_name(tenant), CHAMPION_ALIAS)
+    def delete_champion_alias(self, tenant: str, registered_model: str | None = None) -> None:
+        """Remove the tenant's champion alias (the ledger has no champion)."""
+        name = registered_model or self.model_name(tenant)
+        self.client().delete_registered_model_alias(name, self.champion_alias(tenant, name))
 
     def delete_model_version(self, tenant: str, version: int, run_id: str | None) -> None:
         """Delete a model version from the registry and its run (retention, REG-7)."""
@@ -137,12 +178,13 @@ class MlflowRegistryResource(ConfigurableResource):
         if run_id:
             client.delete_run(run_id)
 
-    def champion_version(self, tenant: str) -> int | None:
-        """The version the ``champion`` alias points at, or None."""
+    def champion_version(self, tenant: str, registered_model: str | None = None) -> int | None:
+        """The version the tenant's champion alias points at (on ``registered_model``), or None."""
         from mlflow.exceptions import MlflowException
 
+        name = registered_model or self.model_name(tenant)
         try:
-            mv = self.client().get_model_version_by_alias(self.model_name(tenant), CHAMPION_ALIAS)
+            mv = self.client().get_model_version_by_alias(name, self.champion_alias(tenant, name))
         except MlflowException:
             return None
         return int(mv.version)
@@ -161,9 +203,9 @@ class MlflowRegistryResource(ConfigurableResource):
                 mlflow.log_text(text, name)
         return str(run.info.run_id)
 
-    def model_version_url(self, tenant: str, version: int) -> str:
-        """MLflow UI link of a model version."""
-        return f"{self.ui_url.rstrip('/')}/#/models/{self.model_name(tenant)}/versions/{version}"
+    def model_version_url(self, tenant: str, version: int, registered_model: str | None = None) -> str:
+        """MLflow UI link of a model version (of the tenant's model, or of ``registered_model``)."""
+        return f"{self.ui_url.rstrip('/')}/#/models/{registered_model or self.model_name(tenant)}/versions/{version}"
 
     def run_url(self, tenant: str, run_id: str) -> str:
         """MLflow UI link of a run."""

@@ -14,7 +14,7 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.common import ASSET_GROUP, partition_context
 from rai_assets.assets.learning_events import learning_events
-from rai_assets.assets.model_io import model_predictions, season_frame, snapshot_frame, trained_on
+from rai_assets.assets.model_io import model_predictions, season_frame, trained_on, training_history
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.domain.evaluation import (
@@ -24,7 +24,6 @@ from rai_assets.domain.evaluation import (
     regression_metrics,
 )
 from rai_assets.domain.features import target_vector
-from rai_assets.domain.lifecycle import ModelState
 
 
 @asset(
@@ -34,8 +33,8 @@ from rai_assets.domain.lifecycle import ModelState
     kinds={"mlflow"},
     deps=[trained_model, learning_events],
     description="MAE / RMSE / R² (kg/ha) of the candidate on the partition's season, which it never saw, next to "
-    "the champion, the naive baseline (mean yield of earlier seasons) and a Cobb-Douglas OLS. A tenant's first "
-    "validated model that beats the naive baseline becomes its champion (bootstrap promotion).",
+    "the champion, the naive baseline (mean yield of earlier seasons) and a Cobb-Douglas OLS; for a cohort model the "
+    "member's MAE is also tagged on the cohort's MLflow version.",
 )
 def model_evaluation(
     context: AssetExecutionContext,
@@ -43,7 +42,7 @@ def model_evaluation(
     object_store: ObjectStoreResource,
     mlflow_registry: MlflowRegistryResource,
 ) -> MaterializeResult:
-    """Evaluate the partition's candidate; bootstrap-promote it when the tenant has no champion."""
+    """Evaluate the partition's candidate on its held-out season (promotion is model_promotion's)."""
     part = partition_context(context, ledger)
     spec = part.spec
     with ledger.connect(part.tenant) as conn:
@@ -55,7 +54,7 @@ def model_evaluation(
     if holdout.empty:
         raise ValueError(f"no learning events for {part.tenant}/{part.season} to evaluate on")
     actual = target_vector(holdout, spec)
-    history = snapshot_frame(ledger, object_store, part.tenant, part.season, candidate.snapshot_root)
+    history = training_history(ledger, object_store, candidate)
 
     cand = regression_metrics(actual, model_predictions(mlflow_registry, candidate, holdout, spec))
     naive = regression_metrics(actual, naive_baseline_predictions(target_vector(history, spec), len(holdout)))
@@ -84,7 +83,6 @@ def model_evaluation(
         "champion_model_id": champion.model_id if champ_metrics is not None and champion else None,
         "champion_note": champion_note, "comparison": comparison.to_dict(),
     }
-    promotion = "none"
     with ledger.connect(part.tenant) as conn:
         if artifacts.latest_evaluation(conn, part.tenant, part.season, candidate.model_id) != body:
             mlflow_registry.log_evaluation(
@@ -98,22 +96,17 @@ def model_evaluation(
         artifacts.record_evaluation(conn, tenant=part.tenant, season=part.season, model_id=candidate.model_id,
                                     champion_model_id=body["champion_model_id"], body=body, run_id=part.run_id)
         model_store.record_validation_mae(conn, candidate.model_id, cand.mae)
-        if champion is None and candidate.state is ModelState.VALIDATED and comparison.beats_naive:
-            promoted = model_store.promote_bootstrap_champion(
-                conn, candidate, run_id=part.run_id,
-                reason=f"first validated model; held-out MAE {cand.mae:.1f} < naive {naive.mae:.1f} kg/ha",
-            )
-            promotion = "bootstrap champion (nothing to compare against)"
-            champion = promoted
-        elif champion is None:
-            promotion = "not promoted: does not beat the naive baseline" if not comparison.beats_naive else "none"
-        elif champion.model_id != candidate.model_id:
-            promotion = "stays VALIDATED: the gated shadow → canary path decides later promotions"
-        else:
-            promotion = "already champion"
-    if champion is not None and champion.mlflow_version is not None \
-            and mlflow_registry.champion_version(part.tenant) != champion.mlflow_version:
-        mlflow_registry.set_champion_alias(part.tenant, champion.mlflow_version)  # MLflow follows the ledger
+    if champion is None:
+        promotion = ("bootstrap candidate: promoted by model_promotion if its bias audit passes"
+                     if comparison.beats_naive else "not a bootstrap candidate: does not beat the naive baseline")
+    elif champion.model_id != candidate.model_id:
+        promotion = "the gated shadow → canary path (model_promotion) decides"
+    else:
+        promotion = "already champion"
+    if candidate.kind == "cohort" and candidate.mlflow_model_name:  # per-member evaluation on the cohort model
+        mlflow_registry.set_version_tags(candidate.mlflow_model_name, candidate.mlflow_version, {
+            f"heldout_mae_kg_ha.{part.tenant}.{part.season}": f"{cand.mae:.1f}",
+            f"naive_mae_kg_ha.{part.tenant}.{part.season}": f"{naive.mae:.1f}"})
 
     metrics.model_mae.labels(tenant=part.tenant, role="candidate").set(cand.mae)
     if champ_metrics is not None:

@@ -12,6 +12,7 @@ from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import season_order
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
+from rai_assets.domain.cohort import cohort_features
 from rai_assets.domain.features import events_frame, feature_matrix
 from rai_assets.domain.model_spec import ModelSpec
 from rai_assets.domain.snapshot import snapshot_from_parquet
@@ -29,6 +30,25 @@ def snapshot_frame(ledger: LedgerResource, store: ObjectStoreResource, tenant: s
         row = artifacts.get_snapshot(conn, tenant, season, merkle_root)
     if row is None:
         raise LookupError(f"snapshot {merkle_root} of {tenant}/{season} is not recorded in the ledger")
+    return snapshot_from_parquet(store.get_bytes(row["object_key"]))
+
+
+def training_history(ledger: LedgerResource, store: ObjectStoreResource, model: ModelVersion) -> pd.DataFrame:
+    """The model's tenant's own training window (its events of the seasons before ``model.season_id``).
+
+    For a tenant model this is exactly its training snapshot; a cohort or naive model was trained on
+    (or from) more than the tenant's rows, so the tenant's own recorded snapshot of that season is
+    used — the per-tenant reference of drift reports and naive baselines (REG-9: those stay per tenant).
+
+    Raises:
+        LookupError: the ledger has no snapshot of the tenant for that season.
+    """
+    if model.kind == "tenant":
+        return snapshot_frame(ledger, store, model.tenant_id, model.season_id, model.snapshot_root)
+    with ledger.connect(model.tenant_id) as conn:
+        row = artifacts.latest_snapshot(conn, model.tenant_id, model.season_id)
+    if row is None:
+        raise LookupError(f"no snapshot of {model.tenant_id}/{model.season_id} is recorded in the ledger")
     return snapshot_from_parquet(store.get_bytes(row["object_key"]))
 
 
@@ -59,5 +79,6 @@ def model_predictions(registry: MlflowRegistryResource, model: ModelVersion, fra
     """
     if model.mlflow_version is None:
         raise ValueError(f"model version {model.model_id} is not registered in MLflow")
-    loaded = registry.load_model(model.tenant_id, model.mlflow_version)
-    return predict(loaded, feature_matrix(frame, spec))
+    loaded = registry.load_model(model.tenant_id, model.mlflow_version, model.mlflow_model_name)
+    levels = tuple((model.lineage or {}).get("tenant_levels") or ()) if model.kind == "cohort" else ()
+    return predict(loaded, cohort_features(frame, spec, levels) if levels else feature_matrix(frame, spec))

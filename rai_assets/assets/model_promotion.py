@@ -1,13 +1,24 @@
-"""Asset: the staged promotion of the partition's candidate — SHADOW → CANARY → CHAMPION or not.
+"""Asset: who serves the tenant's next forecasts — bootstrap, SHADOW → CANARY → CHAMPION, rollback, floor.
 
-SHADOW: the candidate scores the same fields as the champion; its forecasts are stored, never
-served. CANARY: a deterministic slice of fields (hash of the field id) is served the candidate's
-forecast; with the harvest labels, the canary guard compares per-field absolute errors of
-candidate and champion on those fields with an always-valid mSPRT (α from the spec, minimum
-sample) and promotes only on a significant win (RET-7). A significant loss aborts the canary and
-a degraded champion is rolled back to its predecessor at once (RET-8); both are audited and start
-the cooldown (RET-4). Every decision is recorded with its statistic, p-value, likelihood ratio,
-sample size and evidence.
+In order, on the partition's season (whose labels have landed):
+
+1. **RET-8**: a champion whose performance degraded on the season is rolled back to its predecessor.
+2. **Bootstrap** (a tenant with no champion): the candidate becomes champion when it beats the naive
+   baseline on its held-out season *and* its bias audit passed (REG-5; the database checks it too).
+3. **Undecided canary of an earlier season**: it was never trained on this season, so this season's
+   fields are more evidence; it is promoted or aborted when the evidence decides, else retired in
+   favour of the newer candidate (trained on strictly more data).
+4. **Gated path of the season's candidate**: SHADOW (bias audit passed; every field scored, stored,
+   never served) → CANARY (a hashed slice of fields is served, sized by the spec) → CHAMPION on
+   significant evidence. The evidence is the paired per-field absolute errors of *every* shadow-scored
+   field, pooled over the cohort's members for a cohort model and over seasons for an undecided
+   candidate (RET-10); the tests are in :mod:`rai_assets.domain.promotion_test`.
+5. **Naive floor (REG-10)**: a champion significantly worse than the naive baseline on the season is
+   replaced — by the previous champion when that one is not itself below the floor, else by a naive
+   baseline model registered as a governed model version — audited and alerted.
+
+Every decision is recorded (``promotion_decisions``) with its test, n and p-value; every lifecycle
+move carries them in its audit-log reason.
 """
 
 from typing import Any
@@ -15,22 +26,29 @@ from typing import Any
 import numpy as np
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from rai_assets.adapters.ledger import artifacts, audit, loop
+from rai_assets.adapters import metrics
+from rai_assets.adapters.ledger import artifacts, audit, cohorts, loop
+from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
+from rai_assets.adapters.ledger.tenants import seasons_before
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.bias_audit import bias_audit
-from rai_assets.assets.common import ASSET_GROUP, STEP_RETRY, partition_context
+from rai_assets.assets.common import ASSET_GROUP, STEP_RETRY, PartitionContext, partition_context
 from rai_assets.assets.drift_report import drift_report
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
-from rai_assets.domain.features import target_vector
+from rai_assets.domain.features import events_frame, feature_matrix, target_vector
 from rai_assets.domain.lifecycle import ModelState
-from rai_assets.domain.sequential import canary_slice, msprt
+from rai_assets.domain.promotion_test import PromotionDecision, decide_promotion, naive_floor
+from rai_assets.domain.sequential import canary_slice
+from rai_assets.domain.training import code_version, train_naive_model
+
+ModelVersion = model_store.ModelVersion
 
 
-def _previous_champion(conn: Any, tenant: str, current_id: int) -> model_store.ModelVersion | None:
+def _previous_champion(conn: Any, tenant: str, current_id: int) -> ModelVersion | None:
     """The most recent other model that was champion (the rollback target), if it still is DEPRECATED."""
     row = conn.execute(
         "SELECT model_id FROM audit_log WHERE tenant_id = %s AND after->>'state' = 'CHAMPION' AND model_id <> %s"
@@ -43,6 +61,170 @@ def _previous_champion(conn: Any, tenant: str, current_id: int) -> model_store.M
     return model if model.state is ModelState.DEPRECATED else None
 
 
+class _Season:
+    """The partition's labelled fields and the predictions of the models judged on them (cached)."""
+
+    def __init__(self, part: PartitionContext, ledger: LedgerResource, registry: MlflowRegistryResource) -> None:
+        self.part, self.ledger, self.registry = part, ledger, registry
+        self.fields = season_frame(ledger, part.tenant, part.season, part.spec)
+        self.actual = target_vector(self.fields, part.spec)
+        self.ids = [str(f) for f in self.fields["field_id"]]
+        self._predictions: dict[int, np.ndarray] = {}
+
+    def predict(self, model: ModelVersion) -> np.ndarray:
+        if model.model_id not in self._predictions:
+            self._predictions[model.model_id] = model_predictions(self.registry, model, self.fields, self.part.spec)
+        return self._predictions[model.model_id]
+
+    def abs_errors(self, model: ModelVersion) -> np.ndarray:
+        return np.abs(self.predict(model) - self.actual)
+
+    def naive(self) -> np.ndarray:
+        """The naive baseline's forecast of every field: the tenant's mean yield of earlier seasons."""
+        with self.ledger.connect(self.part.tenant) as conn:
+            history = events_frame(event_store.load_events(conn, self.part.tenant,
+                                                           seasons_before(conn, self.part.season)), self.part.spec)
+        return np.full(len(self.actual), float(target_vector(history, self.part.spec).mean()))
+
+
+def _judge(season: _Season, candidate: ModelVersion, champion: ModelVersion) -> PromotionDecision:
+    """Record this season's paired evidence of (candidate, champion) and decide on all of it (RET-10)."""
+    part, ledger = season.part, season.ledger
+    d = season.abs_errors(champion) - season.abs_errors(candidate)
+    cohort = candidate.cohort_id if candidate.kind == "cohort" else None
+    with ledger.connect(part.tenant) as conn:
+        cohorts.record_evidence(conn, tenant=part.tenant, season=part.season, cohort=cohort,
+                                candidate_ref=candidate.mlflow_ref, champion_ref=champion.mlflow_ref,
+                                field_ids=season.ids, differences=d.tolist(), run_id=part.run_id)
+        if cohort is None:
+            rows = cohorts.evidence(conn, candidate.mlflow_ref, champion.mlflow_ref)
+            reporters = cohorts.evidence_tenants_by_season(conn, candidate.mlflow_ref)
+            members = [part.tenant]
+    if cohort is not None:
+        with ledger.connect(role="cohort", cohort=cohort) as cconn:
+            rows = cohorts.evidence(cconn, candidate.mlflow_ref, champion.mlflow_ref)
+            reporters = cohorts.evidence_tenants_by_season(cconn, candidate.mlflow_ref)
+            members = cohorts.current_members(cconn)
+    by_season: dict[str, list[float]] = {}
+    for row in rows:
+        by_season.setdefault(str(row["season_id"]), []).extend(row["differences"])
+    looks = [np.asarray(by_season[s]) for s in by_season if set(members) <= reporters.get(s, set())]
+    everything = np.concatenate([np.asarray(v) for v in by_season.values()]) if by_season else np.zeros(0)
+    return decide_promotion(looks, everything, alpha=part.spec.promotion.alpha,
+                            min_sample=part.spec.promotion.min_sample,
+                            key=f"{candidate.mlflow_ref}|{champion.mlflow_ref}")
+
+
+def _record(conn: Any, part: PartitionContext, candidate: ModelVersion, champion: ModelVersion | None, stage: str,
+            decision: str, test: PromotionDecision | None = None, evidence: dict[str, Any] | None = None) -> None:
+    loop.record_promotion_decision(
+        conn, tenant=part.tenant, season=part.season, candidate_model_id=candidate.model_id,
+        champion_model_id=champion.model_id if champion else None, stage=stage, decision=decision,
+        statistic=test.mean_difference if test else None, p_value=test.p_value if test else None,
+        sample_size=test.n if test else 0, evidence={**(evidence or {}), **({"test": test.to_dict()} if test else {})},
+        run_id=part.run_id)
+
+
+def _follow_in_mlflow(registry: MlflowRegistryResource, tenant: str, model: ModelVersion) -> None:
+    if model.mlflow_version is not None:
+        registry.set_champion_alias(tenant, model.mlflow_version, model.mlflow_model_name)
+
+
+def _conclude(season: _Season, candidate: ModelVersion, champion: ModelVersion, test: PromotionDecision,
+              steps: list[str]) -> ModelVersion:
+    """Apply a canary's decision: promote, abort, or keep it in CANARY. Returns the champion after."""
+    part = season.part
+    with season.ledger.connect(part.tenant) as conn:
+        candidate = model_store.get_model(conn, candidate.model_id)
+        if test.decision == "promote":
+            candidate = model_store.transition(conn, candidate, ModelState.CHAMPION, run_id=part.run_id,
+                                               reason=f"canary win on {part.season}: {test.reason}")
+        elif test.decision == "rollback":
+            reason = f"canary loss on {part.season}: {test.reason}; champion model {champion.model_id} stays"
+            candidate = model_store.transition(conn, candidate, ModelState.DEPRECATED, reason=reason,
+                                               run_id=part.run_id)
+            audit.append(conn, tenant=part.tenant, action="promotion.rollback", actor="rai-assets", reason=reason,
+                         model_id=candidate.model_id, before={"state": "CANARY"}, after={"state": "DEPRECATED"})
+        _record(conn, part, candidate, champion, "canary", test.decision, test)
+    steps.append(f"canary guard on {candidate.mlflow_ref}: {test.decision} — {test.reason}")
+    if test.decision == "promote":
+        _follow_in_mlflow(season.registry, part.tenant, candidate)
+        return candidate
+    return champion
+
+
+def _fallback(season: _Season, champion: ModelVersion, steps: list[str]) -> ModelVersion:
+    """REG-10: replace a champion that is significantly worse than the naive baseline on the season."""
+    part, spec = season.part, season.part.spec
+    naive_pred = season.naive()
+    floor = naive_floor(season.actual, season.predict(champion), naive_pred, alpha=spec.promotion.alpha)
+    metrics.served_below_naive.labels(tenant=part.tenant).set(int(floor.below_floor))
+    if not floor.below_floor:
+        return champion
+    with season.ledger.connect(part.tenant) as conn:
+        previous = _previous_champion(conn, part.tenant, champion.model_id)
+    if previous is not None and trained_on(season.ledger, previous, part.season):
+        previous = None
+    if previous is not None and naive_floor(season.actual, season.predict(previous), naive_pred,
+                                            alpha=spec.promotion.alpha).below_floor:
+        previous = None
+    why = (f"naive floor (REG-10): champion {champion.mlflow_ref} MAE {floor.mae_served:.0f} vs naive "
+           f"{floor.mae_naive:.0f} kg/ha on {part.season}, sign-flip test n={floor.test.n}, "
+           f"p={floor.test.p_value:.4g} < {floor.alpha}")
+    if previous is None:
+        previous = _naive_model(season, naive_pred)
+    with season.ledger.connect(part.tenant) as conn:
+        if previous.kind == "naive":
+            model_store.transition(conn, model_store.get_model(conn, champion.model_id), ModelState.DEPRECATED,
+                                   reason=why, run_id=part.run_id)
+        new = model_store.transition(conn, model_store.get_model(conn, previous.model_id), ModelState.CHAMPION,
+                                     reason=f"{why}: falls back to {previous.kind} model {previous.mlflow_ref}",
+                                     run_id=part.run_id)
+        audit.append(conn, tenant=part.tenant, action="promotion.naive_floor", actor="rai-assets", reason=why,
+                     model_id=new.model_id, before={"champion": champion.model_id},
+                     after={"champion": new.model_id, "kind": new.kind})
+        loop.record_promotion_decision(
+            conn, tenant=part.tenant, season=part.season, candidate_model_id=new.model_id,
+            champion_model_id=champion.model_id, stage="rollback", decision="naive_floor",
+            statistic=floor.mae_served - floor.mae_naive, p_value=floor.test.p_value, sample_size=floor.test.n,
+            evidence={"floor": floor.to_dict()}, run_id=part.run_id)
+    metrics.naive_floor_fallbacks.labels(tenant=part.tenant).inc()
+    steps.append(f"{why} → fell back to {new.kind} model {new.mlflow_ref}")
+    _follow_in_mlflow(season.registry, part.tenant, new)
+    return new
+
+
+def _naive_model(season: _Season, naive_pred: np.ndarray) -> ModelVersion:
+    """Register the naive baseline as a governed model version of the tenant (VALIDATED)."""
+    part, registry = season.part, season.registry
+    mean = float(naive_pred[0]) if len(naive_pred) else float("nan")
+    with season.ledger.connect(part.tenant) as conn:
+        snap = artifacts.latest_snapshot(conn, part.tenant, part.season)
+        if snap is None:
+            raise LookupError(f"no snapshot of {part.tenant}/{part.season}: the naive baseline has no history")
+        root = snap["merkle_root"]
+        existing = model_store.find_model(conn, part.tenant, part.season, root, code_version(), part.spec.sha256,
+                                          kind="naive")
+        if existing is not None and existing.state is ModelState.VALIDATED:
+            return existing
+        draft = model_store.create_draft(conn, part.tenant, part.season, root, code_version(), part.spec.sha256,
+                                         "cpu", part.run_id, kind="naive",
+                                         lineage={"naive_mean_kg_ha": mean, "seasons_before": part.season})
+        draft = model_store.transition(conn, draft, ModelState.TRAINING, reason="naive baseline (REG-10)",
+                                       run_id=part.run_id)
+    features = feature_matrix(season.fields, part.spec)
+    model = train_naive_model(features, mean, part.spec)
+    run_id, version = registry.log_trained_model(
+        tenant=part.tenant, season=part.season, model=model, example=features.head(5),
+        params={"kind": "naive_baseline", "mean_yield_kg_ha": round(mean, 3)}, metrics={"mean_yield_kg_ha": mean},
+        tags={"tenant": part.tenant, "season": part.season, "kind": "naive_baseline", "dagster_run_id": part.run_id,
+              "ledger_model_id": str(draft.model_id)})
+    with season.ledger.connect(part.tenant) as conn:
+        return model_store.transition(conn, draft, ModelState.VALIDATED, run_id=part.run_id,
+                                      reason="naive baseline registered", mlflow_model_name=registry.model_name(
+                                          part.tenant), mlflow_version=version, mlflow_run_id=run_id)
+
+
 @asset(
     partitions_def=tenant_season_partitions,
     backfill_policy=ONE_PARTITION_PER_RUN,
@@ -50,135 +232,162 @@ def _previous_champion(conn: Any, tenant: str, current_id: int) -> model_store.M
     kinds={"mlflow", "postgres"},
     deps=[model_evaluation, bias_audit, drift_report],
     retry_policy=STEP_RETRY,
-    description="Staged promotion of the candidate: SHADOW (scored, not served) → CANARY (a hashed slice of "
-    "fields served) → CHAMPION only on a significant win of an always-valid mSPRT on paired per-field errors "
-    "(RET-7); significant loss or champion degradation rolls back at once (RET-8).",
+    description="Who serves the tenant: bootstrap champion (beats naive and passed its bias audit), SHADOW (every "
+    "field scored) → CANARY (a hashed slice served) → CHAMPION on significant paired evidence pooled over seasons "
+    "and cohort members (RET-7, RET-10); rollback on degradation (RET-8); the naive floor (REG-10).",
 )
 def model_promotion(
     context: AssetExecutionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource
 ) -> MaterializeResult:
-    """Advance the candidate through the gated path as far as the evidence allows."""
+    """Advance the candidate (and any undecided earlier canary) as far as the evidence allows."""
     part = partition_context(context, ledger)
-    spec, tenant, season, run_id = part.spec, part.tenant, part.season, part.run_id
+    spec, tenant, season_id, run_id = part.spec, part.tenant, part.season, part.run_id
     with ledger.connect(tenant) as conn:
-        candidate = model_store.latest_model_for_partition(conn, tenant, season)
+        candidate = model_store.latest_model_for_partition(conn, tenant, season_id)
         champion = model_store.get_champion(conn, tenant)
-        report = artifacts.latest_signed(conn, "drift_reports", tenant, season)
+        report = artifacts.latest_signed(conn, "drift_reports", tenant, season_id)
+    if candidate is None or candidate.mlflow_version is None:
+        raise ValueError(f"no trained candidate for {tenant}/{season_id}; materialize trained_model first")
+    season = _Season(part, ledger, mlflow_registry)
     steps: list[str] = []
+    test: PromotionDecision | None = None
 
-    # RET-8: a champion whose performance degraded on this season is rolled back at once
+    # 1. RET-8: a champion whose performance degraded on this season is rolled back at once
     degraded = bool(report and (((report["body"].get("assessment") or {}).get("performance") or {})
                                 .get("degraded")))
     if champion is not None and report is not None and degraded:
         with ledger.connect(tenant) as conn:
             previous = _previous_champion(conn, tenant, champion.model_id)
             if previous is not None:
-                reason = f"champion model {champion.model_id} degraded on {season} (drift report " \
+                reason = f"champion model {champion.model_id} degraded on {season_id} (drift report " \
                          f"{report['body_sha256'][:12]}…): rolled back to model {previous.model_id}"
                 model_store.transition(conn, previous, ModelState.CHAMPION, reason=reason, run_id=run_id)
                 audit.append(conn, tenant=tenant, action="promotion.rollback", actor="rai-assets", reason=reason,
                              model_id=previous.model_id, before={"champion": champion.model_id},
                              after={"champion": previous.model_id})
-                loop.record_promotion_decision(
-                    conn, tenant=tenant, season=season, candidate_model_id=previous.model_id,
-                    champion_model_id=champion.model_id, stage="rollback", decision="rollback",
-                    evidence={"drift_report": report["body_sha256"]}, run_id=run_id)
+                _record(conn, part, previous, champion, "rollback", "rollback",
+                        evidence={"drift_report": report["body_sha256"]})
                 steps.append(reason)
                 champion = model_store.get_model(conn, previous.model_id)
-        if champion.mlflow_version is not None:
-            mlflow_registry.set_champion_alias(tenant, champion.mlflow_version)
+        _follow_in_mlflow(mlflow_registry, tenant, champion)
 
-    if candidate is None or candidate.mlflow_version is None:
-        raise ValueError(f"no trained candidate for {tenant}/{season}; materialize trained_model first")
-    if champion is None or champion.model_id == candidate.model_id:
-        return _result("no gated promotion: " + ("the candidate is the champion" if champion else
-                                                 "the tenant has no champion (bootstrap happens at evaluation)"),
-                       steps, candidate.state.value)
+    # 2. bootstrap: the tenant's first champion needs to beat naive and a passed bias audit (REG-5)
+    if champion is None:
+        champion = _bootstrap(season, candidate, steps)
+        if champion is None:
+            return _result("no champion: " + steps[-1], steps, candidate.state.value)
+
+    # 3. an undecided canary of an earlier season: more evidence, then decide or retire
+    with ledger.connect(tenant) as conn:
+        pending = [model_store.get_model(conn, int(r["model_id"])) for r in conn.execute(
+            "SELECT model_id FROM model_versions WHERE tenant_id = %s AND state = 'CANARY' AND model_id <> %s"
+            " ORDER BY model_id", (tenant, candidate.model_id)).fetchall()]
+    for older in pending:
+        if not trained_on(ledger, older, season_id) and not trained_on(ledger, champion, season_id):
+            champion = _conclude(season, older, champion, _judge(season, older, champion), steps)
+
+    if champion.model_id == candidate.model_id or candidate.mlflow_ref == champion.mlflow_ref:
+        return _finish(season, champion, "the candidate is the champion", steps, candidate.state.value)
     if candidate.state not in (ModelState.VALIDATED, ModelState.SHADOW, ModelState.CANARY):
-        return _result(f"candidate is {candidate.state}: nothing to promote", steps, candidate.state.value)
-    if trained_on(ledger, champion, season):
-        return _result(f"the champion was trained on {season}: no fair comparison on it", steps,
+        return _finish(season, champion, f"candidate is {candidate.state}: nothing to promote", steps,
                        candidate.state.value)
+    if trained_on(ledger, champion, season_id):
+        return _finish(season, champion, f"the champion was trained on {season_id}: no fair comparison on it",
+                       steps, candidate.state.value)
 
-    fields = season_frame(ledger, tenant, season, spec)
-    actual = target_vector(fields, spec)
-    cand_pred = model_predictions(mlflow_registry, candidate, fields, spec)
-    champ_pred = model_predictions(mlflow_registry, champion, fields, spec)
-    ids = [str(f) for f in fields["field_id"]]
-
+    # 4. the gated path of this season's candidate
+    cand_pred = season.predict(candidate)
     with ledger.connect(tenant) as conn:
         if candidate.state is ModelState.VALIDATED:
-            audit_row = artifacts.latest_signed(conn, "bias_audits", tenant, season)
+            audit_row = artifacts.latest_signed(conn, "bias_audits", tenant, season_id)
             if audit_row is None or audit_row["model_id"] != candidate.model_id or not audit_row["passed"]:
-                loop.record_promotion_decision(
-                    conn, tenant=tenant, season=season, candidate_model_id=candidate.model_id,
-                    champion_model_id=champion.model_id, stage="shadow", decision="refused: bias audit not passed",
-                    evidence={"bias_audit": audit_row["body_sha256"] if audit_row else None}, run_id=run_id)
-                return _result("stays VALIDATED: its bias audit did not pass (REG-5)", steps, "VALIDATED")
+                _record(conn, part, candidate, champion, "shadow", "refused: bias audit not passed",
+                        evidence={"bias_audit": audit_row["body_sha256"] if audit_row else None})
+                return _finish(season, champion, "stays VALIDATED: its bias audit did not pass (REG-5)", steps,
+                               "VALIDATED")
             for other in conn.execute(
                 "SELECT model_id FROM model_versions WHERE tenant_id = %s AND state IN ('SHADOW', 'CANARY')"
                 " AND model_id <> %s", (tenant, candidate.model_id)).fetchall():
                 older = model_store.get_model(conn, int(other["model_id"]))
                 model_store.transition(conn, older, ModelState.DEPRECATED, run_id=run_id,
-                                       reason=f"superseded by candidate model {candidate.model_id}")
+                                       reason=f"superseded by candidate model {candidate.model_id}, trained on more "
+                                              "seasons, before its evidence decided")
             candidate = model_store.transition(conn, candidate, ModelState.SHADOW, run_id=run_id,
-                                               reason="bias audit passed; scoring in shadow")
-            artifacts.replace_forecasts(conn, tenant=tenant, season=season, model_id=candidate.model_id,
-                                        role="shadow", predictions=dict(zip(ids, map(float, cand_pred), strict=True)),
-                                        run_id=run_id)
-            loop.record_promotion_decision(
-                conn, tenant=tenant, season=season, candidate_model_id=candidate.model_id,
-                champion_model_id=champion.model_id, stage="shadow", decision="shadow",
-                sample_size=len(ids), evidence={"bias_audit": audit_row["body_sha256"]}, run_id=run_id)
-            steps.append(f"SHADOW: scored {len(ids)} fields (stored, not served)")
-        in_slice = np.array([canary_slice(f, spec.promotion.canary_share, salt=tenant) for f in ids], dtype=bool)
+                                               reason="bias audit passed; scoring every field in shadow")
+            artifacts.replace_forecasts(conn, tenant=tenant, season=season_id, model_id=candidate.model_id,
+                                        role="shadow", run_id=run_id,
+                                        predictions=dict(zip(season.ids, map(float, cand_pred), strict=True)))
+            _record(conn, part, candidate, champion, "shadow", "shadow",
+                    evidence={"bias_audit": audit_row["body_sha256"], "fields": len(season.ids)})
+            steps.append(f"SHADOW: scored all {len(season.ids)} fields (stored, not served)")
         if candidate.state is ModelState.SHADOW:
+            in_slice = [canary_slice(f, spec.promotion.canary_share, salt=tenant) for f in season.ids]
             candidate = model_store.transition(conn, candidate, ModelState.CANARY, run_id=run_id,
-                                               reason=f"canary on {int(in_slice.sum())} of {len(ids)} fields")
+                                               reason=f"canary serves {sum(in_slice)} of {len(season.ids)} fields")
             artifacts.replace_forecasts(
-                conn, tenant=tenant, season=season, model_id=candidate.model_id, role="canary",
-                predictions={f: float(p) for f, p, s in zip(ids, cand_pred, in_slice, strict=True) if s},
-                run_id=run_id)
-            steps.append(f"CANARY: served to {int(in_slice.sum())} of {len(ids)} fields "
+                conn, tenant=tenant, season=season_id, model_id=candidate.model_id, role="canary", run_id=run_id,
+                predictions={f: float(p) for f, p, s in zip(season.ids, cand_pred, in_slice, strict=True) if s})
+            steps.append(f"CANARY: serves {sum(in_slice)} of {len(season.ids)} fields "
                          f"(share {spec.promotion.canary_share})")
-
-    test = msprt(np.abs(champ_pred - actual)[in_slice], np.abs(cand_pred - actual)[in_slice],
-                 alpha=spec.promotion.alpha, min_sample=spec.promotion.min_sample)
-    evidence = {"test": test.to_dict(), "fields_in_slice": int(in_slice.sum()),
-                "drift_report": report["body_sha256"] if report else None}
+    test = _judge(season, candidate, champion)
+    champion = _conclude(season, candidate, champion, test, steps)
     with ledger.connect(tenant) as conn:
-        candidate = model_store.get_model(conn, candidate.model_id)
-        if test.decision == "promote":
-            candidate = model_store.transition(
-                conn, candidate, ModelState.CHAMPION, run_id=run_id,
-                reason=f"canary win: mean |error| reduction {test.mean_difference:.1f} kg/ha, "
-                       f"always-valid p {test.p_value:.4f} < {test.alpha} (n={test.n})")
-        elif test.decision == "rollback":
-            reason = (f"canary loss: candidate worse by {-test.mean_difference:.1f} kg/ha, p {test.p_value:.4f} "
-                      f"(n={test.n}); the slice goes back to champion model {champion.model_id}")
-            candidate = model_store.transition(conn, candidate, ModelState.DEPRECATED, reason=reason,
-                                               run_id=run_id)
-            audit.append(conn, tenant=tenant, action="promotion.rollback", actor="rai-assets", reason=reason,
-                         model_id=candidate.model_id, before={"state": "CANARY"}, after={"state": "DEPRECATED"})
-        loop.record_promotion_decision(
-            conn, tenant=tenant, season=season, candidate_model_id=candidate.model_id,
-            champion_model_id=champion.model_id, stage="canary", decision=test.decision,
-            statistic=test.mean_difference, p_value=test.p_value, likelihood_ratio=test.likelihood_ratio,
-            sample_size=test.n, evidence=evidence, run_id=run_id)
-    if test.decision == "promote" and candidate.mlflow_version is not None:
-        mlflow_registry.set_champion_alias(tenant, candidate.mlflow_version)
-    steps.append(f"canary guard: {test.decision} — {test.reason}")
-    return _result(test.decision, steps, candidate.state.value, test=test.to_dict())
+        state = model_store.get_model(conn, candidate.model_id).state.value
+    return _finish(season, champion, test.decision, steps, state, test)
 
 
-def _result(decision: str, steps: list[str], state: str, test: dict[str, Any] | None = None) -> MaterializeResult:
+def _bootstrap(season: _Season, candidate: ModelVersion, steps: list[str]) -> ModelVersion | None:
+    """The tenant's first champion: the candidate, if it beats naive and its bias audit passed (REG-5)."""
+    part = season.part
+    with season.ledger.connect(part.tenant) as conn:
+        body = artifacts.latest_evaluation(conn, part.tenant, part.season, candidate.model_id)
+        audit_row = artifacts.latest_signed(conn, "bias_audits", part.tenant, part.season)
+        passed = bool(audit_row and audit_row["model_id"] == candidate.model_id and audit_row["passed"]) or (
+            conn.execute("SELECT 1 FROM bootstrap_overrides WHERE tenant_id = %s AND model_id = %s",
+                         (part.tenant, candidate.model_id)).fetchone() is not None)
+        beats = bool(body and body["comparison"].get("beats_naive"))
+        if candidate.state is not ModelState.VALIDATED or not beats or not passed:
+            why = ("its bias audit did not pass (REG-5)" if not passed else
+                   "it does not beat the naive baseline" if not beats else f"it is {candidate.state}")
+            _record(conn, part, candidate, None, "champion", f"bootstrap refused: {why}",
+                    evidence={"bias_audit": audit_row["body_sha256"] if audit_row else None})
+            steps.append(f"bootstrap refused: {why}")
+            return None
+        comparison = body["comparison"] if body else {}
+        promoted = model_store.promote_bootstrap_champion(
+            conn, candidate, run_id=part.run_id,
+            reason=f"first champion: held-out MAE {comparison['candidate']['mae']:.1f} < naive "
+                   f"{comparison['naive']['mae']:.1f} kg/ha on {part.season}, bias audit "
+                   f"{audit_row['body_sha256'][:12] if audit_row else ''}… passed")
+        _record(conn, part, promoted, None, "champion", "bootstrap",
+                evidence={"bias_audit": audit_row["body_sha256"] if audit_row else None})
+    steps.append(f"bootstrap champion {promoted.mlflow_ref} (beats naive, bias audit passed)")
+    _follow_in_mlflow(season.registry, part.tenant, promoted)
+    return promoted
+
+
+def _finish(season: _Season, champion: ModelVersion, decision: str, steps: list[str], state: str,
+            test: PromotionDecision | None = None) -> MaterializeResult:
+    """Apply the naive floor to whoever serves now, then report."""
+    if not trained_on(season.ledger, champion, season.part.season):
+        champion = _fallback(season, champion, steps)
+    return _result(decision, steps, state, test, champion)
+
+
+def _result(decision: str, steps: list[str], state: str, test: PromotionDecision | None = None,
+            champion: ModelVersion | None = None) -> MaterializeResult:
     metadata: dict[str, Any] = {
         "decision": decision,
         "candidate_state": state,
+        "serving": champion.mlflow_ref if champion else "nobody",
+        "serving_kind": champion.kind if champion else "none",
         "steps": MetadataValue.md("\n".join(f"1. {s}" for s in steps) or "none"),
     }
     if test is not None:
-        metadata.update({"p_value": test["p_value"], "likelihood_ratio": test["likelihood_ratio"],
-                         "sample_size": test["n"], "mean_error_reduction_kg_ha": test["mean_difference"],
-                         "test": MetadataValue.json(test)})
+        metadata.update({"test": test.test, "p_value": test.p_value, "sample_size": test.n,
+                         "paired_fields_total": test.n_total,
+                         "mean_error_reduction_kg_ha": round(test.mean_difference, 1),
+                         "evidence": MetadataValue.json(test.to_dict())})
     return MaterializeResult(metadata=metadata)
+
+

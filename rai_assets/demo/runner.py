@@ -24,6 +24,7 @@ from rai_assets.demo.ricefarms import LandedBatch, land_panel, load_panel, tenan
 from rai_assets.demo.summary import TenantSummary, summarize
 
 SPEC_ID = "rice-yield-v1"
+COHORT = "ricefarms"
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,22 @@ def land_and_register(ledger: LedgerResource, store: ObjectStoreResource, instan
     return tenants, seasons, batches
 
 
+def opt_in_cohort(ledger: LedgerResource, tenants: list[str], cohort: str = COHORT) -> list[str]:
+    """Each village's manager opts it in to the pooled cohort (REG-9; audited). Returns the new members."""
+    from rai_assets.adapters.ledger.cohorts import active_membership
+    from rai_assets.governance.actions import cohort_join
+
+    joined = []
+    for tenant in tenants:
+        with ledger.connect(tenant) as conn:
+            current = active_membership(conn, tenant)
+        if current is None:
+            cohort_join(ledger, tenant=tenant, cohort=cohort, actor=f"manager@{tenant}",
+                        reason="demo: pool the RiceFarms villages of spec rice-yield-v1")
+            joined.append(tenant)
+    return joined
+
+
 def materialize_partitions(job: JobDefinition, instance: DagsterInstance, tenants: list[str], seasons: list[str],
                            progress: Callable[[str], None] = print) -> list[PartitionRun]:
     """Run ``job`` for every (tenant, season), season by season (a season needs the earlier ones)."""
@@ -99,6 +116,7 @@ def run_demo(
     *,
     max_tenants: int | None = None,
     max_seasons: int | None = None,
+    cohort: bool = True,
     progress: Callable[[str], None] = print,
 ) -> tuple[list[PartitionRun], list[TenantSummary]]:
     """Land the panel, register tenants and seasons, and materialize all partitions in season order.
@@ -122,5 +140,8 @@ def run_demo(
     progress(f"landing zone: {len(batches)} signed batches ({sum(b.lines for b in batches)} lines) "
              f"at {store.uri('tenants')}")
     progress(f"registered {len(tenants)} tenants and {len(seasons)} seasons (ledger + Dagster partitions)")
+    if cohort:
+        joined = opt_in_cohort(ledger, tenants)
+        progress(f"cohort {COHORT!r}: {len(tenants)} members ({len(joined)} opted in now by their managers)")
     runs = materialize_partitions(defs.resolve_job_def(TENANT_SEASON_JOB), instance, tenants, seasons, progress)
     return runs, [summarize(ledger, t) for t in tenants]

@@ -9,6 +9,7 @@ from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import season_order
+from rai_assets.serving.export import ServedAccuracy
 
 
 @dataclass(frozen=True)
@@ -76,3 +77,29 @@ def format_table(rows: list[TenantSummary]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
     return "\n".join(lines)
+
+
+def served_table(rows: list[ServedAccuracy], seasons: list[str]) -> str:
+    """Served forecasts vs the naive baseline on ``seasons``: one row per tenant, then the cohort pooled.
+
+    MAE in kg/ha, weighted by fields; "worse" counts tenant-seasons served worse than their naive MAE.
+    """
+    picked = [r for r in rows if r.season in seasons]
+    header = ["tenant", "seasons", "fields", "served MAE", "naive MAE", "vs naive", "worse than naive", "served by"]
+
+    def line(name: str, group: list[ServedAccuracy]) -> list[str]:
+        n = sum(r.fields for r in group)
+        served = sum(r.served_mae * r.fields for r in group) / n
+        naive = sum(r.naive_mae * r.fields for r in group) / n
+        sources = sorted({s for r in group for s in r.sources.split(",")})
+        return [name, ",".join(sorted({r.season for r in group})), str(n), f"{served:,.0f}", f"{naive:,.0f}",
+                f"{100 * (served - naive) / naive:+.1f} %", f"{sum(r.worse_than_naive for r in group)} of {len(group)}",
+                "/".join(sources)]
+
+    body = [line(t, [r for r in picked if r.tenant == t]) for t in sorted({r.tenant for r in picked})]
+    if picked:
+        body.append(line("all (pooled)", picked))
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
+    return "\n".join(out)

@@ -17,7 +17,7 @@ import xgboost as xgb
 
 from rai_assets.domain.model_spec import ModelSpec
 
-_CODE_FILES = ("training.py", "features.py")
+_CODE_FILES = ("training.py", "features.py", "cohort.py")
 
 
 def code_version() -> str:
@@ -80,3 +80,23 @@ def train_regressor(features: pd.DataFrame, target: np.ndarray, spec: ModelSpec,
 def predict(model: xgb.XGBRegressor, features: pd.DataFrame) -> np.ndarray:
     """Predictions ``(n,)`` in the target's unit (kg/ha)."""
     return np.asarray(model.predict(features), dtype="float64")
+
+
+def train_naive_model(features: pd.DataFrame, mean_yield: float, spec: ModelSpec) -> xgb.XGBRegressor:
+    """The naive baseline as a model (REG-10): it forecasts ``mean_yield`` (kg/ha, the tenant's mean of
+    earlier seasons) for every field, whatever the features.
+
+    An XGBoost booster with one zero-weight tree around ``base_score``, so it is registered, loaded and
+    served exactly like any other model version.
+
+    Raises:
+        ValueError: ``mean_yield`` is not finite or ``features`` is empty.
+    """
+    if not np.isfinite(mean_yield):
+        raise ValueError(f"the naive baseline needs a finite mean yield, got {mean_yield!r}")
+    if len(features) == 0:
+        raise ValueError("the naive baseline needs at least one row of features to fix its inputs")
+    model = xgb.XGBRegressor(n_estimators=1, learning_rate=0.0, base_score=float(mean_yield), tree_method="hist",
+                             random_state=spec.seed, n_jobs=1, objective="reg:squarederror")
+    model.fit(features, np.full(len(features), float(mean_yield)))
+    return model

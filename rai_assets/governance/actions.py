@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rai_assets.adapters.ledger import audit
+from rai_assets.adapters.ledger import audit, cohorts
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import Conn, LedgerResource
+from rai_assets.adapters.ledger.tenants import get_tenant
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.domain.lifecycle import ModelState
 
@@ -22,6 +23,9 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "rollback": frozenset({"admin"}),
     "baseline-reset": frozenset({"admin"}),
     "breaker-reset": frozenset({"admin"}),
+    "cohort-join": frozenset({"manager", "admin"}),
+    "cohort-leave": frozenset({"manager", "admin"}),
+    "bootstrap-override": frozenset({"manager", "admin"}),
 }
 
 
@@ -161,3 +165,71 @@ def reconcile_champion_alias(ledger: LedgerResource, registry: MlflowRegistryRes
         return f"{tenant}: removed the MLflow champion alias (v{current}); the ledger has no champion"
     registry.set_champion_alias(tenant, wanted)
     return f"{tenant}: MLflow champion alias moved from v{current} to v{wanted} to follow the ledger"
+
+
+def cohort_join(ledger: LedgerResource, *, tenant: str, cohort: str, actor: str, reason: str,
+                role: str = "manager") -> int:
+    """Opt ``tenant`` in to pooled training with ``cohort`` (REG-9): a manager's governed, audited action.
+
+    The cohort is created for the tenant's model spec if it does not exist; the database refuses a
+    tenant of another spec, a tenant already in a cohort, and any role but manager/admin.
+
+    Returns:
+        The audit-log sequence number of the decision.
+
+    Raises:
+        GovernanceError: wrong role, no reason, or the tenant is already in a cohort.
+    """
+    _check_role("cohort-join", role)
+    if not reason.strip():
+        raise GovernanceError("a governance action needs a reason")
+    with ledger.connect(tenant, role=role, actor=actor) as conn:
+        spec = get_tenant(conn, tenant).model_spec
+        current = cohorts.active_membership(conn, tenant)
+        if current is not None:
+            raise GovernanceError(f"tenant {tenant!r} is already in cohort {current.cohort_id!r}; leave it first")
+        cohorts.create_cohort(conn, cohort, spec)
+        membership = cohorts.join(conn, tenant=tenant, cohort=cohort, actor=actor)
+        return audit.append(conn, tenant=tenant, action="governance.cohort-join", actor=actor, reason=reason,
+                            before={"cohort": None}, after={"cohort": cohort, "membership_id": membership,
+                                                            "model_spec": spec})
+
+
+def cohort_leave(ledger: LedgerResource, *, tenant: str, actor: str, reason: str, role: str = "manager") -> int:
+    """Take ``tenant`` out of its cohort (REG-9): no model trained after this reads its rows.
+
+    Returns:
+        The audit-log sequence number of the decision.
+
+    Raises:
+        GovernanceError: wrong role, no reason, or the tenant is in no cohort.
+    """
+    _check_role("cohort-leave", role)
+    if not reason.strip():
+        raise GovernanceError("a governance action needs a reason")
+    with ledger.connect(tenant, role=role, actor=actor) as conn:
+        left = cohorts.leave(conn, tenant=tenant, actor=actor)
+        if left is None:
+            raise GovernanceError(f"tenant {tenant!r} is in no cohort")
+        return audit.append(conn, tenant=tenant, action="governance.cohort-leave", actor=actor, reason=reason,
+                            before={"cohort": left}, after={"cohort": None})
+
+
+def bootstrap_override(ledger: LedgerResource, *, tenant: str, version: int, actor: str, reason: str,
+                       role: str = "manager") -> int:
+    """Let a validated version become the tenant's first champion without a passed bias audit (REG-5
+    override): recorded in ``bootstrap_overrides`` and the audit log; the next promotion step or the
+    database's bootstrap gate honours it.
+
+    Raises:
+        GovernanceError: wrong role, no reason, unknown version.
+    """
+    _check_role("bootstrap-override", role)
+    if not reason.strip():
+        raise GovernanceError("a governance action needs a reason")
+    with ledger.connect(tenant, role=role, actor=actor) as conn:
+        model = _model_by_version(conn, tenant, version)
+        conn.execute("INSERT INTO bootstrap_overrides (tenant_id, model_id, actor, reason) VALUES (%s, %s, %s, %s)",
+                     (tenant, model.model_id, actor, reason))
+        return audit.append(conn, tenant=tenant, action="governance.bootstrap-override", actor=actor, reason=reason,
+                            model_id=model.model_id, after={"bias_gate": "overridden"})

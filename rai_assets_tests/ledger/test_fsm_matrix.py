@@ -5,7 +5,7 @@ disabled (``session_replication_role = replica``), in a tenant of its own (so "t
 champion" is never another pair's row), and then the role that would take the decision runs
 the raw ``UPDATE model_versions SET state = to, state_version = state_version + 1`` — no Python
 check in between. Legal pairs (``LEGAL_TRANSITIONS``) succeed with every documented guard met
-(a passed, verified bias audit for → SHADOW; no champion for the bootstrap VALIDATED → CHAMPION;
+(a passed, verified bias audit for → SHADOW and for the bootstrap VALIDATED → CHAMPION, which also needs no champion;
 rai_manager to leave QUARANTINED); illegal pairs are refused with RA001 — except the nine
 self-transitions ``X → X``, which the trigger refuses as a bare state_version bump (RA005).
 
@@ -137,7 +137,8 @@ def test_every_pair_at_the_database(fsm_ledger: LedgerResource, src: ModelState,
     """REG-3: the trigger allows exactly the legal pairs (guards met) and refuses the other 62."""
     tenant = f"fsm-{src.value.lower()}-{dst.value.lower()}"
     _tenant(fsm_ledger, tenant)
-    model_id = _arrange(fsm_ledger, tenant, src, shadow_audit=dst is S.SHADOW)
+    model_id = _arrange(fsm_ledger, tenant, src,
+                        shadow_audit=dst is S.SHADOW or (src is S.VALIDATED and dst is S.CHAMPION))
     role = "manager" if src is S.QUARANTINED else "app"
     legal = (src, dst) in LEGAL_TRANSITIONS
 
@@ -199,6 +200,23 @@ def test_bootstrap_promotion_refused_while_a_champion_exists(fsm_ledger: LedgerR
     assert_sqlstate(excinfo, "RA003")
     assert _stored(fsm_ledger, champion)["state"] == "CHAMPION"
     assert _stored(fsm_ledger, candidate)["state"] == "VALIDATED"
+
+
+@pytest.mark.parametrize("passed", [None, False])
+def test_bootstrap_promotion_needs_a_passed_bias_audit(fsm_ledger: LedgerResource, passed: bool | None):
+    """REG-5 for the bootstrap: VALIDATED → CHAMPION without a passed, verified bias audit is RA003,
+    and a manager's recorded override lets it through."""
+    tenant = f"guard-bootstrap-bias-{passed}".lower()
+    _tenant(fsm_ledger, tenant)
+    candidate = _arrange(fsm_ledger, tenant, S.VALIDATED, passed=passed)
+    with pytest.raises(psycopg.Error) as excinfo:
+        _attempt(fsm_ledger, tenant, candidate, S.CHAMPION, "app")
+    assert_sqlstate(excinfo, "RA003")
+    assert "bias audit" in str(excinfo.value)
+    with fsm_ledger.connect(tenant, role="manager", actor="manager-1") as conn:
+        conn.execute("INSERT INTO bootstrap_overrides (tenant_id, model_id, actor, reason) VALUES (%s, %s, %s, %s)",
+                     (tenant, candidate, "manager-1", "audited override"))
+    assert _attempt(fsm_ledger, tenant, candidate, S.CHAMPION, "app")["state"] == "CHAMPION"
 
 
 @pytest.mark.parametrize(

@@ -121,6 +121,41 @@ def replace_forecasts(conn: Conn, *, tenant: str, season: str, model_id: int, ro
 
 
 
+SOURCES = {"tenant": "champion", "cohort": "cohort", "naive": "fallback"}
+
+
+def served_forecasts(conn: Conn, tenant: str, season: str | None = None) -> list[dict[str, Any]]:
+    """The forecast each field was served, per season: the canary's where the field was in a canary
+    slice, else the latest champion forecast (REG-10 fallbacks included).
+
+    Rows: ``tenant, season, field_id, predicted_yield_kg_ha, model, model_version, source`` with
+    ``source`` one of ``champion`` (the tenant's own model), ``cohort`` (a cohort model), ``fallback``
+    (the naive baseline after the floor tripped) or ``canary``; in season (calendar) then field order.
+    Readable by the agronomist role (GOV-4).
+    """
+    rows = conn.execute(
+        "SELECT f.season_id, f.field_id, f.role, f.predicted_yield_kg_ha, m.mlflow_model_name, m.mlflow_version,"
+        " m.kind, s.ordinal FROM yield_forecasts f JOIN model_versions m ON m.model_id = f.model_id"
+        " JOIN seasons s ON s.season_id = f.season_id"
+        " WHERE f.tenant_id = %s AND (%s::text IS NULL OR f.season_id = %s) AND f.role IN ('champion', 'canary')"
+        " ORDER BY f.created_at, f.model_id",
+        (tenant, season, season),
+    ).fetchall()
+    chosen: dict[tuple[int, str, str], dict[str, Any]] = {}
+    for r in rows:  # later rows win within a role; a canary row wins over champion rows
+        key = (int(r["ordinal"]), str(r["season_id"]), str(r["field_id"]))
+        current = chosen.get(key)
+        if current is not None and current["source"] == "canary" and r["role"] != "canary":
+            continue
+        chosen[key] = {
+            "tenant": tenant, "season": r["season_id"], "field_id": r["field_id"],
+            "predicted_yield_kg_ha": float(r["predicted_yield_kg_ha"]), "model": r["mlflow_model_name"],
+            "model_version": r["mlflow_version"],
+            "source": "canary" if r["role"] == "canary" else SOURCES.get(str(r["kind"]), "champion"),
+        }
+    return [chosen[k] for k in sorted(chosen)]
+
+
 def record_integrity_check(conn: Conn, *, tenant: str, kind: str, sha256: str, object_key: str, verified: bool,
                            detail: str) -> None:
     """Record that a stored artifact was read back and its digest and signature checked (REG-5 gate)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from rai_assets.adapters.ledger.errors import VersionConflict, translate
 from rai_assets.adapters.ledger.resource import Conn
@@ -41,11 +42,19 @@ class ModelVersion:
     mlflow_run_id: str | None
     device: str
     validation_mae: float | None
+    kind: str = "tenant"
+    cohort_id: str | None = None
+    lineage: dict | None = None
+
+    @property
+    def mlflow_ref(self) -> str:
+        """``<registered model>/<version>``: names the model across tenants (a cohort model is one)."""
+        return f"{self.mlflow_model_name}/{self.mlflow_version}"
 
 
 _COLUMNS = (
     "model_id, tenant_id, season_id, snapshot_root, code_version, spec_sha256, state, state_version,"
-    " mlflow_model_name, mlflow_version, mlflow_run_id, device, validation_mae"
+    " mlflow_model_name, mlflow_version, mlflow_run_id, device, validation_mae, kind, cohort_id, lineage"
 )
 
 
@@ -55,13 +64,18 @@ def _row(row: dict | None) -> ModelVersion | None:
     return ModelVersion(**{**row, "state": ModelState(row["state"])})
 
 
-def find_model(conn: Conn, tenant: str, season: str, snapshot_root: str, code_version: str, spec_sha256: str
-               ) -> ModelVersion | None:
-    """The live (not FAILED) model version trained from exactly these inputs and code, if any."""
+def find_model(conn: Conn, tenant: str, season: str, snapshot_root: str, code_version: str, spec_sha256: str,
+               kind: str = "tenant", lineage_root: str | None = None) -> ModelVersion | None:
+    """The live (not FAILED) model version of ``kind`` trained from exactly these inputs and code, if any.
+
+    ``lineage_root`` (cohort models) must match the lineage's ``lineage_root`` too: the tenant's own
+    snapshot is only its share of a cohort model's training data.
+    """
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM model_versions WHERE tenant_id = %s AND season_id = %s AND snapshot_root = %s"
-        " AND code_version = %s AND spec_sha256 = %s AND state <> 'FAILED'",
-        (tenant, season, snapshot_root, code_version, spec_sha256),
+        " AND code_version = %s AND spec_sha256 = %s AND kind = %s AND state <> 'FAILED'"
+        " AND (%s::text IS NULL OR lineage->>'lineage_root' = %s) ORDER BY model_id DESC LIMIT 1",
+        (tenant, season, snapshot_root, code_version, spec_sha256, kind, lineage_root, lineage_root),
     ).fetchone()
     return _row(row)
 
@@ -79,10 +93,10 @@ def get_model(conn: Conn, model_id: int) -> ModelVersion:
 
 
 def latest_model_for_partition(conn: Conn, tenant: str, season: str) -> ModelVersion | None:
-    """The most recently created non-FAILED model version trained for (tenant, season)."""
+    """The most recently created non-FAILED candidate (not a naive baseline) trained for (tenant, season)."""
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM model_versions WHERE tenant_id = %s AND season_id = %s AND state <> 'FAILED'"
-        " ORDER BY model_id DESC LIMIT 1",
+        " AND kind <> 'naive' ORDER BY model_id DESC LIMIT 1",
         (tenant, season),
     ).fetchone()
     return _row(row)
@@ -97,13 +111,21 @@ def get_champion(conn: Conn, tenant: str) -> ModelVersion | None:
 
 
 def create_draft(conn: Conn, tenant: str, season: str, snapshot_root: str, code_version: str, spec_sha256: str,
-                 device: str, run_id: str) -> ModelVersion:
-    """Insert a DRAFT model version for the given inputs (audited as ``lifecycle.create``)."""
+                 device: str, run_id: str, *, kind: str = "tenant", cohort_id: str | None = None,
+                 lineage: dict | None = None) -> ModelVersion:
+    """Insert a DRAFT model version for the given inputs (audited as ``lifecycle.create``).
+
+    ``kind`` is ``tenant`` (trained on the tenant's snapshot), ``cohort`` (pooled over a cohort;
+    ``snapshot_root`` is then the lineage root and ``lineage`` lists every member's snapshot root) or
+    ``naive`` (the REG-10 baseline).
+    """
     conn.execute("SELECT set_config('rai.reason', %s, true)", (f"created by Dagster run {run_id}",))
     row = conn.execute(
         "INSERT INTO model_versions (tenant_id, season_id, snapshot_root, code_version, spec_sha256, device,"
-        f" dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
-        (tenant, season, snapshot_root, code_version, spec_sha256, device, run_id),
+        f" dagster_run_id, kind, cohort_id, lineage) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        f" RETURNING {_COLUMNS}",
+        (tenant, season, snapshot_root, code_version, spec_sha256, device, run_id, kind, cohort_id,
+         Jsonb(lineage) if lineage is not None else None),
     ).fetchone()
     model = _row(row)
     assert model is not None

@@ -31,7 +31,8 @@ _embedded_lock = Lock()
 Conn = psycopg.Connection[DictRow]
 
 APP_ROLE = "rai_app"
-ROLES = {"app": APP_ROLE, "agronomist": "rai_agronomist", "manager": "rai_manager", "admin": "rai_admin"}
+ROLES = {"app": APP_ROLE, "agronomist": "rai_agronomist", "manager": "rai_manager", "admin": "rai_admin",
+         "cohort": "rai_cohort"}
 
 
 def with_user(url: str, user: str) -> str:
@@ -69,7 +70,7 @@ class LedgerResource(ConfigurableResource):
             return _embedded_urls[self.state_dir]
 
     def resolved_url(self, role: str = "app") -> str:
-        """The libpq URL for ``role`` (``app``, ``agronomist``, ``manager``, ``admin``).
+        """The libpq URL for ``role`` (``app``, ``agronomist``, ``manager``, ``admin``, ``cohort``).
 
         Raises:
             ValueError: unknown role.
@@ -85,7 +86,7 @@ class LedgerResource(ConfigurableResource):
 
     @contextmanager
     def connect(self, tenant: str | None = None, *, role: str = "app", actor: str = "rai-assets",
-                trace_id: str = "") -> Iterator[Conn]:
+                trace_id: str = "", cohort: str | None = None) -> Iterator[Conn]:
         """One transaction on the ledger; commits on success, rolls back on error.
 
         Args:
@@ -93,12 +94,14 @@ class LedgerResource(ConfigurableResource):
             role: the database role to connect as.
             actor: who acts (recorded in the audit log with the database role).
             trace_id: OpenTelemetry trace id, recorded in the audit log.
+            cohort: the cohort whose current members' rows the ``cohort`` role may read
+                (``rai.cohort_id``; REG-9).
         """
         with psycopg.connect(self.resolved_url(role), row_factory=dict_row) as conn:
             conn.execute(
                 "SELECT set_config('rai.tenant_id', %s, true), set_config('rai.actor', %s, true),"
-                " set_config('rai.trace_id', %s, true)",
-                (tenant or "", actor, trace_id),
+                " set_config('rai.trace_id', %s, true), set_config('rai.cohort_id', %s, true)",
+                (tenant or "", actor, trace_id, cohort or ""),
             )
             yield conn
 

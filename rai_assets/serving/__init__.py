@@ -1,0 +1,1 @@
+"""What tenants are served: exports of the served forecasts and their accuracy."""

@@ -1,0 +1,77 @@
+"""Promotion evidence at small n: exact sign-flip test, looks over seasons, naive floor (RET-7, RET-10, REG-10)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rai_assets.domain.promotion_test import decide_promotion, naive_floor, sign_flip_test
+
+
+def test_exact_sign_flip_p_value_is_the_share_of_sign_patterns():  # REQ: RET-10
+    result = sign_flip_test([5.0, 3.0, 2.0, 4.0, 1.0])
+    assert result.method == "exact" and result.n == 5
+    assert result.p_value == pytest.approx(1 / 32)  # only the observed all-positive pattern is as extreme
+    assert sign_flip_test([5.0, 3.0, 2.0, 4.0, 1.0], alternative="less").p_value == pytest.approx(1.0)
+
+
+def test_monte_carlo_sign_flip_is_reproducible_and_valid_under_the_null():  # REQ: RET-10
+    rng = np.random.default_rng(7)
+    d = rng.normal(0, 300, 40)
+    assert sign_flip_test(d, seed=3).p_value == sign_flip_test(d, seed=3).p_value
+    rejections = sum(sign_flip_test(rng.normal(0, 300, 25), seed=i, n_resamples=999).p_value < 0.05
+                     for i in range(200))
+    assert rejections / 200 < 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)
+
+
+def test_evidence_accumulates_over_seasons():  # REQ: RET-10
+    rng = np.random.default_rng(11)
+    season1 = rng.normal(40, 300, 60)  # a real but small improvement: not significant on one season
+    season2 = rng.normal(40, 300, 200)
+    first = decide_promotion([season1], season1, alpha=0.05, min_sample=20, key="c|m")
+    assert first.decision == "continue"
+    both = decide_promotion([season1, season2], np.concatenate([season1, season2]), alpha=0.05, min_sample=20,
+                            key="c|m")
+    assert both.decision == "promote", both.to_dict()
+    assert "look 2" in both.test and both.alpha == pytest.approx(0.05 / 8)
+    assert "n=260" in both.reason and "p=" in both.reason
+
+
+def test_incomplete_seasons_feed_only_the_always_valid_test():  # REQ: RET-10
+    d = np.full(12, 80.0) + np.arange(12)
+    decision = decide_promotion([], d, alpha=0.05, min_sample=20, key="c|m")
+    assert decision.decision == "insufficient_sample" and decision.complete_looks == 0
+
+
+def test_a_clearly_worse_candidate_is_aborted():  # REQ: RET-8
+    d = -np.abs(np.random.default_rng(3).normal(200, 50, 30))
+    decision = decide_promotion([d], d, alpha=0.05, min_sample=20, key="c|m")
+    assert decision.decision == "rollback"
+
+
+def test_false_promotions_stay_below_alpha_over_three_looks():  # REQ: RET-7, RET-10
+    rng = np.random.default_rng(5)
+    wrong = 0
+    trials = 60
+    for i in range(trials):
+        looks = [rng.normal(0, 300, 30) for _ in range(3)]
+        for k in range(1, 4):
+            decision = decide_promotion(looks[:k], np.concatenate(looks[:k]), alpha=0.05, min_sample=20,
+                                        key=f"t{i}")
+            if decision.decision == "promote":
+                wrong += 1
+                break
+    assert wrong / trials <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / trials)
+
+
+def test_naive_floor_trips_only_on_significant_loss():  # REQ: REG-10
+    rng = np.random.default_rng(2)
+    actual = rng.normal(5000, 800, 30)
+    naive = np.full(30, 5000.0)
+    bad = actual + rng.normal(1500, 200, 30)
+    tripped = naive_floor(actual, bad, naive, alpha=0.05)
+    assert tripped.below_floor and tripped.mae_served > tripped.mae_naive and tripped.test.p_value < 0.05
+    fine = naive_floor(actual, actual + rng.normal(0, 50, 30), naive, alpha=0.05)
+    assert not fine.below_floor
+    with pytest.raises(ValueError, match="one shape"):
+        naive_floor(actual, bad[:5], naive, alpha=0.05)
