@@ -86,7 +86,8 @@ def drift_report(
             calendar = season_order(conn)
         assessment = assess_drift(
             reference, current, numeric=spec.numeric_features, categorical=list(spec.categorical_features),
-            thresholds=spec.drift, mae_current=mae_current, mae_validation=champion.validation_mae,
+            thresholds=spec.drift, mae_current=mae_current if champion.validation_mae is not None else None,
+            mae_validation=champion.validation_mae,
             abs_errors_current=np.abs(predicted - actual), season_order=calendar,
         )
         verdict, reasons, max_psi = assessment.verdict, list(assessment.reasons), assessment.max_psi

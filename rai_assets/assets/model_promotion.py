@@ -31,7 +31,7 @@ from rai_assets.adapters.ledger import artifacts, audit, cohorts, loop
 from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
-from rai_assets.adapters.ledger.tenants import seasons_before
+from rai_assets.adapters.ledger.tenants import season_order, seasons_before
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.bias_audit import bias_audit
 from rai_assets.assets.common import ASSET_GROUP, STEP_RETRY, PartitionContext, partition_context
@@ -108,7 +108,14 @@ def _judge(season: _Season, candidate: ModelVersion, champion: ModelVersion) -> 
     by_season: dict[str, list[float]] = {}
     for row in rows:
         by_season.setdefault(str(row["season_id"]), []).extend(row["differences"])
-    looks = [np.asarray(by_season[s]) for s in by_season if set(members) <= reporters.get(s, set())]
+    # a season is a complete look once every current member reported it, or once evidence of a later
+    # season exists (a member that cannot report, e.g. refused at SHADOW, must not hold the look open);
+    # both rules depend on arrival, never on the differences' values, so each look is a fixed-n test
+    with ledger.connect(part.tenant) as conn:
+        calendar = season_order(conn)
+    reported = [calendar.index(s) for s in reporters if s in calendar]
+    looks = [np.asarray(by_season[s]) for s in by_season
+             if set(members) <= reporters.get(s, set()) or any(i > calendar.index(s) for i in reported)]
     everything = np.concatenate([np.asarray(v) for v in by_season.values()]) if by_season else np.zeros(0)
     return decide_promotion(looks, everything, alpha=part.spec.promotion.alpha,
                             min_sample=part.spec.promotion.min_sample,
@@ -173,8 +180,11 @@ def _fallback(season: _Season, champion: ModelVersion, steps: list[str]) -> Mode
            f"p={floor.test.p_value:.4g} < {floor.alpha}")
     if previous is None:
         previous = _naive_model(season, naive_pred)
+    if previous.model_id == champion.model_id or previous.state not in (ModelState.VALIDATED,
+                                                                       ModelState.DEPRECATED):
+        return champion
     with season.ledger.connect(part.tenant) as conn:
-        if previous.kind == "naive":
+        if previous.state is ModelState.VALIDATED:
             model_store.transition(conn, model_store.get_model(conn, champion.model_id), ModelState.DEPRECATED,
                                    reason=why, run_id=part.run_id)
         new = model_store.transition(conn, model_store.get_model(conn, previous.model_id), ModelState.CHAMPION,
@@ -205,7 +215,7 @@ def _naive_model(season: _Season, naive_pred: np.ndarray) -> ModelVersion:
         root = snap["merkle_root"]
         existing = model_store.find_model(conn, part.tenant, part.season, root, code_version(), part.spec.sha256,
                                           kind="naive")
-        if existing is not None and existing.state is ModelState.VALIDATED:
+        if existing is not None:  # re-runs: the same naive baseline, in whatever state it reached
             return existing
         draft = model_store.create_draft(conn, part.tenant, part.season, root, code_version(), part.spec.sha256,
                                          "cpu", part.run_id, kind="naive",
@@ -222,7 +232,8 @@ def _naive_model(season: _Season, naive_pred: np.ndarray) -> ModelVersion:
     with season.ledger.connect(part.tenant) as conn:
         return model_store.transition(conn, draft, ModelState.VALIDATED, run_id=part.run_id,
                                       reason="naive baseline registered", mlflow_model_name=registry.model_name(
-                                          part.tenant), mlflow_version=version, mlflow_run_id=run_id)
+                                          part.tenant), mlflow_version=version, mlflow_run_id=run_id,
+                                      validation_mae=float(np.mean(np.abs(naive_pred - season.actual))))
 
 
 @asset(
@@ -293,6 +304,16 @@ def model_promotion(
                        candidate.state.value)
     if trained_on(ledger, champion, season_id):
         return _finish(season, champion, f"the champion was trained on {season_id}: no fair comparison on it",
+                       steps, candidate.state.value)
+    with ledger.connect(tenant) as conn:
+        chosen_here = conn.execute(
+            "SELECT 1 FROM promotion_decisions WHERE tenant_id = %s AND season_id = %s AND candidate_model_id = %s"
+            " AND decision IN ('promote', 'bootstrap', 'naive_floor', 'rollback')",
+            (tenant, season_id, champion.model_id)).fetchone() is not None
+    if chosen_here and candidate.state is not ModelState.VALIDATED:
+        # the champion was chosen on this season's labels (a re-run): judging on them again would use the
+        # same evidence twice
+        return _finish(season, champion, f"the champion was chosen on {season_id}'s labels: already decided",
                        steps, candidate.state.value)
 
     # 4. the gated path of this season's candidate

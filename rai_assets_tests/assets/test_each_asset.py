@@ -17,11 +17,11 @@ from rai_assets.assets.dataset_snapshot import dataset_snapshot
 from rai_assets.assets.drift_report import drift_report
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_evaluation import model_evaluation
+from rai_assets.assets.model_promotion import model_promotion
 from rai_assets.assets.partitions import partition_key
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.assets.yield_forecasts import yield_forecasts
 from rai_assets.demo.runner import land_and_register
-from rai_assets.domain.lifecycle import ModelState
 from rai_assets.domain.signing_envelope import verify_document
 from rai_assets_tests.helpers import panel_slice
 
@@ -85,19 +85,15 @@ def test_each_asset_materializes_on_a_small_tenant(resources, small_tenant):
     run_tags = client.get_run(model.mlflow_run_id).data.tags
     assert len(run_tags["trace_id"]) == 32 and run_tags["dagster_run_id"]
 
-    # evaluation on s02 (never seen): naive/Cobb-Douglas compared; bootstrap champion if it beats naive
+    # evaluation on s02 (never seen): naive/Cobb-Douglas compared; promotion is model_promotion's
     meta = _meta(run(model_evaluation, s2), "model_evaluation")
     assert meta["holdout_rows"] == int((panel["season"] == s2).sum())
     assert meta["candidate_mae_kg_ha"] > 0 and meta["naive_mae_kg_ha"] > 0
+    beats_naive = meta["beats_naive"]
+    assert meta["promotion"].startswith("bootstrap candidate" if beats_naive else "not a bootstrap candidate")
     with resources["ledger"].connect(tenant) as conn:
-        champion = model_store.get_champion(conn, tenant)
+        assert model_store.get_champion(conn, tenant) is None
         model = model_store.get_model(conn, model.model_id)
-    if meta["beats_naive"]:
-        assert champion is not None and champion.model_id == model.model_id
-        assert resources["mlflow_registry"].champion_version(tenant) == model.mlflow_version
-        assert meta["promotion"].startswith("bootstrap champion")
-    else:
-        assert champion is None and model.state is ModelState.VALIDATED
     assert model.validation_mae == pytest.approx(meta["candidate_mae_kg_ha"])
 
     # bias audit: signed, stored, verifiable
@@ -107,17 +103,22 @@ def test_each_asset_materializes_on_a_small_tenant(resources, small_tenant):
     assert doc.body_sha256 == meta["sha256"] and doc.body["kind"] == "bias_audit"
     assert {s["subgroup"] for s in doc.body["audit"]["subgroups"]} == {"tenure", "variety", "bimas",
                                                                         "farm_size_class"}
+    bias_passed = doc.body["audit"]["verdict"] == "pass"
 
-    # drift report: signed; with a champion it compares s02 with the champion's s01 snapshot
+    # drift report: no champion yet, so no reference
     meta = _meta(run(drift_report, s2), "drift_report")
     doc = verify_document(Path(meta["object"].removeprefix("file://")).read_bytes())
-    if champion is not None:
-        assert doc.body["reference"]["snapshot_root"] == champion.snapshot_root
-        # ~20 farms per season is far below the default minimum of 1,000 events (DRIFT-2)
-        assert meta["verdict"] == "insufficient_sample"
-        assert len(doc.body["assessment"]["features"]) == 15
+    assert meta["verdict"] == "no_reference"
+
+    # promotion: the bootstrap champion needs to beat naive AND a passed bias audit (REG-5)
+    meta = _meta(run(model_promotion, s2), "model_promotion")
+    with resources["ledger"].connect(tenant) as conn:
+        champion = model_store.get_champion(conn, tenant)
+    if beats_naive and bias_passed:
+        assert champion is not None and champion.model_id == model.model_id
+        assert resources["mlflow_registry"].champion_version(tenant) == model.mlflow_version
     else:
-        assert meta["verdict"] == "no_reference"
+        assert champion is None and meta["decision"].startswith("no champion: bootstrap refused")
 
     # forecasts: one per field of the season, by the champion
     result = run(yield_forecasts, s2)
