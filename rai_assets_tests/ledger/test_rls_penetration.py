@@ -277,16 +277,23 @@ def test_every_tenant_table_has_forced_row_security(world):
     with ledger.connect_owner() as conn:
         rows = conn.execute(
             "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
-            " (SELECT array_agg(p.qual) FROM pg_policies p WHERE p.tablename = c.relname) AS quals"
+            " (SELECT array_agg(p.qual) FROM pg_policies p WHERE p.tablename = c.relname"
+            "   AND 'public' = ANY(p.roles)) AS quals,"
+            " (SELECT array_agg(DISTINCT p.cmd || ' TO ' || array_to_string(p.roles, ',')) FROM pg_policies p"
+            "   WHERE p.tablename = c.relname AND NOT 'public' = ANY(p.roles)) AS others"
             " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND EXISTS ("
             "   SELECT 1 FROM pg_attribute a"
             "    WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)"
             " ORDER BY c.relname").fetchall()
-    assert {r["relname"] for r in rows} == set(TENANT_TABLES)
+    # the cohort tables (REG-9, RET-10) are tenant-owned too; their cross-member reads are in test_cohorts.py
+    assert {r["relname"] for r in rows} == {*TENANT_TABLES, "cohort_memberships", "promotion_evidence",
+                                            "bootstrap_overrides"}
     for r in rows:
         assert r["relrowsecurity"] and r["relforcerowsecurity"], r["relname"]
         assert r["quals"] == ["(tenant_id = rai_current_tenant())"], r
+        # any other policy only lets the cohort role read (REG-9)
+        assert r["others"] in (None, ["SELECT TO rai_cohort"]), r
 
 
 def test_agronomist_reads_own_forecasts_but_not_learning_events(world):
