@@ -63,9 +63,10 @@ def test_new_champion_deprecates_the_old_one_and_rollback_restores_it(ledger, ml
     """One champion per tenant; RET-8-style rollback; MLflow alias follows the ledger."""
     first = validated_model(ledger, mlflow_registry, tenant, "s02")
     second = validated_model(ledger, mlflow_registry, tenant, "s03")
+    passed_verified_audit(ledger, tenant, first)  # the bootstrap needs a passed bias audit too (REG-5)
+    passed_verified_audit(ledger, tenant, second)
     with ledger.connect(tenant) as conn:
-        model_store.promote_bootstrap_champion(conn, first, reason="first")
-        passed_verified_audit(ledger, tenant, second)
+        model_store.promote_bootstrap_champion(conn, model_store.get_model(conn, first.model_id), reason="first")
     with ledger.connect(tenant) as conn:
         m = model_store.transition(conn, model_store.get_model(conn, second.model_id), ModelState.SHADOW, reason="t")
         m = model_store.transition(conn, m, ModelState.CANARY, reason="t")
@@ -94,6 +95,7 @@ def test_new_champion_deprecates_the_old_one_and_rollback_restores_it(ledger, ml
 
 def test_reject_refuses_a_champion_and_reconcile_repairs_mlflow(ledger, mlflow_registry, tenant):
     model = validated_model(ledger, mlflow_registry, tenant, "s02")
+    passed_verified_audit(ledger, tenant, model)
     with ledger.connect(tenant) as conn:
         model_store.promote_bootstrap_champion(conn, model, reason="first")
     with pytest.raises(actions.GovernanceError, match="is CHAMPION"):

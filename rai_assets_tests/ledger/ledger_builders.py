@@ -271,6 +271,13 @@ def walk(conn: Conn, model: ModelVersion, path: tuple[ModelState, ...], *, reaso
     return model
 
 
+def bootstrap(conn: Conn, model: ModelVersion, *, reason: str = "first model") -> ModelVersion:
+    """A tenant's first champion as the pipeline makes it: a passed, verified bias audit of ``model``
+    and then :func:`models.promote_bootstrap_champion` (the database refuses it otherwise, REG-5)."""
+    add_bias_audit(conn, model.tenant_id, model.model_id)
+    return models.promote_bootstrap_champion(conn, model, reason=reason)
+
+
 def insert_model_in_state(conn: Conn, tenant: str, root: str, state: ModelState, *, state_version: int = 5,
                           season: str = SEASON) -> int:
     """Insert a model version directly in ``state`` (``conn`` must be :func:`owner_replica`); returns its id."""

@@ -32,6 +32,7 @@ from rai_assets_tests.ledger.ledger_builders import (
     add_bias_audit,
     assert_sqlstate,
     audit_rows,
+    bootstrap,
     drop_ledger_database,
     new_draft,
     new_ledger_database,
@@ -239,7 +240,7 @@ def _history(ledger: LedgerResource, tenant: str) -> tuple[int, int]:
     root = setup_tenant(ledger, tenant)
     with ledger.connect(tenant, actor="pipeline", trace_id="trace-build") as conn:
         first = walk(conn, new_draft(conn, tenant, root), PATH_TO[S.VALIDATED], reason="trained")
-        first = models.promote_bootstrap_champion(conn, first, reason="first model")
+        first = bootstrap(conn, first)
         second = walk(conn, new_draft(conn, tenant, root), PATH_TO[S.CANARY], reason="trained")
     with ledger.connect(tenant, role="manager", actor="maria", trace_id="trace-promote") as conn:
         models.transition(conn, second, S.CHAMPION, reason="canary significantly better")

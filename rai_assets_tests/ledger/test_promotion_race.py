@@ -31,6 +31,7 @@ from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets_tests.ledger.ledger_builders import (
     PATH_TO,
     S,
+    bootstrap,
     drop_ledger_database,
     new_draft,
     new_ledger_database,
@@ -54,7 +55,7 @@ def _champion_and_canaries(ledger: LedgerResource, tenant: str, canaries: int = 
     root = setup_tenant(ledger, tenant)
     with ledger.connect(tenant, actor="pipeline") as conn:
         champion = walk(conn, new_draft(conn, tenant, root), PATH_TO[S.VALIDATED])
-        champion = models.promote_bootstrap_champion(conn, champion, reason="first model")
+        champion = bootstrap(conn, champion)
         found = [walk(conn, new_draft(conn, tenant, root), PATH_TO[S.CANARY]) for _ in range(canaries)]
     return champion, found
 
