@@ -22,6 +22,23 @@ def test_definitions_load_with_the_partitioned_assets():
         assert all(isinstance(p, DynamicPartitionsDefinition) for p in dims.values())
 
 
+def test_forecasts_are_made_before_any_candidate_is_judged_on_the_season():
+    """RET-10 / REG-10 without look-ahead: a season's served forecasts come from the champion as it was
+    before the season's labels judged anything, so model_promotion is downstream of yield_forecasts and
+    yield_forecasts is not downstream of any judging asset."""
+    graph = defs.resolve_asset_graph()
+    forecasts, promotion = AssetKey("yield_forecasts"), AssetKey("model_promotion")
+    assert forecasts in graph.get(promotion).parent_keys
+    upstream: set[AssetKey] = set()
+    frontier = {forecasts}
+    while frontier:
+        key = frontier.pop()
+        parents = set(graph.get(key).parent_keys) - upstream
+        upstream |= parents
+        frontier |= parents
+    assert upstream == {AssetKey("learning_events")}
+
+
 def test_job_covers_the_graph_and_the_snapshot_check_is_blocking():
     job = defs.resolve_job_def(TENANT_SEASON_JOB)
     assert {n.name for n in job.nodes} >= {"learning_events", "dataset_snapshot", "yield_forecasts"}

@@ -80,7 +80,7 @@ def drift_report(
         reference = snapshot_frame(ledger, object_store, part.tenant, reference_model.season_id,
                                    reference_model.snapshot_root)
         actual = target_vector(current, spec)
-        predicted = model_predictions(mlflow_registry, champion, current, spec)
+        predicted = model_predictions(mlflow_registry, champion, current, spec, ledger=ledger, season=part.season)
         mae_current = regression_metrics(actual, predicted).mae
         with ledger.connect(part.tenant) as conn:
             calendar = season_order(conn)

@@ -64,7 +64,8 @@ def model_evaluation(
     elif champion is not None and trained_on(ledger, champion, part.season):
         champion_note = f"champion (model {champion.model_id}) was trained on {part.season}: not compared"
     elif champion is not None:
-        champ_metrics = regression_metrics(actual, model_predictions(mlflow_registry, champion, holdout, spec))
+        champ_metrics = regression_metrics(actual, model_predictions(mlflow_registry, champion, holdout, spec,
+                                                                      ledger=ledger, season=part.season))
         champion_note = f"model {champion.model_id} (MLflow v{champion.mlflow_version})"
     cd_metrics, cd_note = None, None
     try:

@@ -9,11 +9,11 @@ from rai_assets.adapters.ledger import artifacts
 from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger.models import ModelVersion
 from rai_assets.adapters.ledger.resource import LedgerResource
-from rai_assets.adapters.ledger.tenants import season_order
+from rai_assets.adapters.ledger.tenants import season_order, seasons_before
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.domain.cohort import cohort_features
-from rai_assets.domain.features import events_frame, feature_matrix
+from rai_assets.domain.features import events_frame, feature_matrix, target_vector
 from rai_assets.domain.model_spec import ModelSpec
 from rai_assets.domain.snapshot import snapshot_from_parquet
 from rai_assets.domain.training import predict
@@ -70,13 +70,38 @@ def trained_on(ledger: LedgerResource, model: ModelVersion, season: str) -> bool
     return order.index(season) < order.index(model.season_id)
 
 
-def model_predictions(registry: MlflowRegistryResource, model: ModelVersion, frame: pd.DataFrame,
-                      spec: ModelSpec) -> np.ndarray:
-    """Predictions ``(len(frame),)`` in kg/ha of a registered model version.
+def naive_mean(ledger: LedgerResource, tenant: str, season: str, spec: ModelSpec) -> float:
+    """The naive baseline's forecast for every field of (tenant, ``season``): the tenant's mean target
+    (kg/ha) over all its seasons before ``season`` in the calendar.
 
     Raises:
-        ValueError: the model version has no MLflow version yet.
+        LookupError: the tenant has no labelled season before ``season``.
     """
+    with ledger.connect(tenant) as conn:
+        history = events_frame(event_store.load_events(conn, tenant, seasons_before(conn, season)), spec)
+    target = target_vector(history, spec)
+    if len(target) == 0:
+        raise LookupError(f"{tenant} has no labelled season before {season}: the naive baseline has no history")
+    return float(target.mean())
+
+
+def model_predictions(registry: MlflowRegistryResource, model: ModelVersion, frame: pd.DataFrame,
+                      spec: ModelSpec, *, ledger: LedgerResource | None = None,
+                      season: str | None = None) -> np.ndarray:
+    """Predictions ``(len(frame),)`` in kg/ha of a registered model version.
+
+    A naive baseline model version (``kind`` ``naive``, REG-10) is the rule "the tenant's mean of its
+    earlier seasons", applied to ``season`` (see :func:`naive_mean`): its MLflow artifact records the mean
+    at registration, the ledger applies the rule so the served baseline is the one it is compared with.
+
+    Raises:
+        ValueError: the model version has no MLflow version yet; a naive model without ``ledger`` and ``season``.
+    """
+    if model.kind == "naive":
+        if ledger is None or season is None:
+            raise ValueError(f"naive baseline model {model.model_id} forecasts from earlier seasons: "
+                             "pass the ledger and the season")
+        return np.full(len(frame), naive_mean(ledger, model.tenant_id, season, spec))
     if model.mlflow_version is None:
         raise ValueError(f"model version {model.model_id} is not registered in MLflow")
     loaded = registry.load_model(model.tenant_id, model.mlflow_version, model.mlflow_model_name)

@@ -1,10 +1,14 @@
 """Asset: who serves the tenant's next forecasts — bootstrap, SHADOW → CANARY → CHAMPION, rollback, floor.
 
-In order, on the partition's season (whose labels have landed):
+The season's champion forecasts are already made (:mod:`~rai_assets.assets.yield_forecasts` runs first), so
+whatever is decided here serves the *next* seasons. In order, on the partition's season (whose labels
+have landed):
 
 1. **RET-8**: a champion whose performance degraded on the season is rolled back to its predecessor.
 2. **Bootstrap** (a tenant with no champion): the candidate becomes champion when it beats the naive
-   baseline on its held-out season *and* its bias audit passed (REG-5; the database checks it too).
+   baseline on its held-out season *and* its bias audit passed (REG-5; the database checks it too);
+   otherwise the naive baseline, registered as a governed model version, becomes champion (REG-10), so a
+   tenant with a labelled season is always served.
 3. **Undecided canary of an earlier season**: it was never trained on this season, so this season's
    fields are more evidence; it is promoted or aborted when the evidence decides, else retired in
    favour of the newer candidate (trained on strictly more data).
@@ -28,18 +32,18 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from rai_assets.adapters import metrics
 from rai_assets.adapters.ledger import artifacts, audit, cohorts, loop
-from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
-from rai_assets.adapters.ledger.tenants import season_order, seasons_before
+from rai_assets.adapters.ledger.tenants import season_order
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.bias_audit import bias_audit
 from rai_assets.assets.common import ASSET_GROUP, STEP_RETRY, PartitionContext, partition_context
 from rai_assets.assets.drift_report import drift_report
 from rai_assets.assets.model_evaluation import model_evaluation
-from rai_assets.assets.model_io import model_predictions, season_frame, trained_on
+from rai_assets.assets.model_io import model_predictions, naive_mean, season_frame, trained_on
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
-from rai_assets.domain.features import events_frame, feature_matrix, target_vector
+from rai_assets.assets.yield_forecasts import yield_forecasts
+from rai_assets.domain.features import feature_matrix, target_vector
 from rai_assets.domain.lifecycle import ModelState
 from rai_assets.domain.promotion_test import PromotionDecision, decide_promotion, naive_floor
 from rai_assets.domain.sequential import canary_slice
@@ -73,7 +77,8 @@ class _Season:
 
     def predict(self, model: ModelVersion) -> np.ndarray:
         if model.model_id not in self._predictions:
-            self._predictions[model.model_id] = model_predictions(self.registry, model, self.fields, self.part.spec)
+            self._predictions[model.model_id] = model_predictions(self.registry, model, self.fields, self.part.spec,
+                                                                  ledger=self.ledger, season=self.part.season)
         return self._predictions[model.model_id]
 
     def abs_errors(self, model: ModelVersion) -> np.ndarray:
@@ -81,14 +86,17 @@ class _Season:
 
     def naive(self) -> np.ndarray:
         """The naive baseline's forecast of every field: the tenant's mean yield of earlier seasons."""
-        with self.ledger.connect(self.part.tenant) as conn:
-            history = events_frame(event_store.load_events(conn, self.part.tenant,
-                                                           seasons_before(conn, self.part.season)), self.part.spec)
-        return np.full(len(self.actual), float(target_vector(history, self.part.spec).mean()))
+        return np.full(len(self.actual), naive_mean(self.ledger, self.part.tenant, self.part.season, self.part.spec))
 
 
 def _judge(season: _Season, candidate: ModelVersion, champion: ModelVersion) -> PromotionDecision:
-    """Record this season's paired evidence of (candidate, champion) and decide on all of it (RET-10)."""
+    """Record this season's paired evidence of (candidate, champion) and decide on all of it (RET-10).
+
+    "All of it" is the evidence against this champion of the candidate's lineage (its recipe's earlier
+    refits, :func:`~rai_assets.adapters.ledger.models.challenger_lineage`), one row per tenant-season (the
+    newest refit's): the test is of the recipe against the champion, and the newest refit is what is
+    promoted. The sign-flip test conditions on |d| and so stays exact when the pairs differ by season.
+    """
     part, ledger = season.part, season.ledger
     d = season.abs_errors(champion) - season.abs_errors(candidate)
     cohort = candidate.cohort_id if candidate.kind == "cohort" else None
@@ -96,14 +104,15 @@ def _judge(season: _Season, candidate: ModelVersion, champion: ModelVersion) -> 
         cohorts.record_evidence(conn, tenant=part.tenant, season=part.season, cohort=cohort,
                                 candidate_ref=candidate.mlflow_ref, champion_ref=champion.mlflow_ref,
                                 field_ids=season.ids, differences=d.tolist(), run_id=part.run_id)
+        lineage = model_store.challenger_lineage(conn, candidate)
         if cohort is None:
-            rows = cohorts.evidence(conn, candidate.mlflow_ref, champion.mlflow_ref)
-            reporters = cohorts.evidence_tenants_by_season(conn, candidate.mlflow_ref)
+            rows = cohorts.evidence(conn, lineage, champion.mlflow_ref)
+            reporters = cohorts.evidence_tenants_by_season(conn, lineage)
             members = [part.tenant]
     if cohort is not None:
         with ledger.connect(role="cohort", cohort=cohort) as cconn:
-            rows = cohorts.evidence(cconn, candidate.mlflow_ref, champion.mlflow_ref)
-            reporters = cohorts.evidence_tenants_by_season(cconn, candidate.mlflow_ref)
+            rows = cohorts.evidence(cconn, lineage, champion.mlflow_ref)
+            reporters = cohorts.evidence_tenants_by_season(cconn, lineage)
             members = cohorts.current_members(cconn)
     by_season: dict[str, list[float]] = {}
     for row in rows:
@@ -241,7 +250,7 @@ def _naive_model(season: _Season, naive_pred: np.ndarray) -> ModelVersion:
     backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
     kinds={"mlflow", "postgres"},
-    deps=[model_evaluation, bias_audit, drift_report],
+    deps=[model_evaluation, bias_audit, drift_report, yield_forecasts],
     retry_policy=STEP_RETRY,
     description="Who serves the tenant: bootstrap champion (beats naive and passed its bias audit), SHADOW (every "
     "field scored) → CANARY (a hashed slice served) → CHAMPION on significant paired evidence pooled over seasons "
@@ -287,13 +296,19 @@ def model_promotion(
         champion = _bootstrap(season, candidate, steps)
         if champion is None:
             return _result("no champion: " + steps[-1], steps, candidate.state.value)
+        if champion.kind == "naive":
+            return _result("the naive baseline serves: " + steps[-2], steps, candidate.state.value, champion=champion)
 
     # 3. an undecided canary of an earlier season: more evidence, then decide or retire
     with ledger.connect(tenant) as conn:
         pending = [model_store.get_model(conn, int(r["model_id"])) for r in conn.execute(
             "SELECT model_id FROM model_versions WHERE tenant_id = %s AND state = 'CANARY' AND model_id <> %s"
             " ORDER BY model_id", (tenant, candidate.model_id)).fetchall()]
+    with ledger.connect(tenant) as conn:
+        lineage = set(model_store.challenger_lineage(conn, candidate))
     for older in pending:
+        if older.mlflow_ref in lineage and candidate.state in (ModelState.VALIDATED, ModelState.SHADOW):
+            continue  # the newer refit carries the lineage's evidence on; judging both would count fields twice
         if not trained_on(ledger, older, season_id) and not trained_on(ledger, champion, season_id):
             champion = _conclude(season, older, champion, _judge(season, older, champion), steps)
 
@@ -306,11 +321,11 @@ def model_promotion(
         return _finish(season, champion, f"the champion was trained on {season_id}: no fair comparison on it",
                        steps, candidate.state.value)
     with ledger.connect(tenant) as conn:
-        chosen_here = conn.execute(
-            "SELECT 1 FROM promotion_decisions WHERE tenant_id = %s AND season_id = %s AND candidate_model_id = %s"
-            " AND decision IN ('promote', 'bootstrap', 'naive_floor', 'rollback')",
-            (tenant, season_id, champion.model_id)).fetchone() is not None
-    if chosen_here and candidate.state is not ModelState.VALIDATED:
+        decided = {r["decision"] for r in conn.execute(
+            "SELECT decision FROM promotion_decisions WHERE tenant_id = %s AND season_id = %s"
+            " AND candidate_model_id = %s AND decision IN ('promote', 'bootstrap', 'naive_floor', 'rollback',"
+            " 'naive_bootstrap')", (tenant, season_id, champion.model_id)).fetchall()}
+    if decided and (candidate.state is not ModelState.VALIDATED or "naive_bootstrap" in decided):
         # the champion was chosen on this season's labels (a re-run): judging on them again would use the
         # same evidence twice
         return _finish(season, champion, f"the champion was chosen on {season_id}'s labels: already decided",
@@ -367,13 +382,15 @@ def _bootstrap(season: _Season, candidate: ModelVersion, steps: list[str]) -> Mo
             conn.execute("SELECT 1 FROM bootstrap_overrides WHERE tenant_id = %s AND model_id = %s",
                          (part.tenant, candidate.model_id)).fetchone() is not None)
         beats = bool(body and body["comparison"].get("beats_naive"))
+        why = ("its bias audit did not pass (REG-5)" if not passed else
+               "it does not beat the naive baseline" if not beats else f"it is {candidate.state}")
         if candidate.state is not ModelState.VALIDATED or not beats or not passed:
-            why = ("its bias audit did not pass (REG-5)" if not passed else
-                   "it does not beat the naive baseline" if not beats else f"it is {candidate.state}")
             _record(conn, part, candidate, None, "champion", f"bootstrap refused: {why}",
                     evidence={"bias_audit": audit_row["body_sha256"] if audit_row else None})
             steps.append(f"bootstrap refused: {why}")
-            return None
+    if not (candidate.state is ModelState.VALIDATED and beats and passed):
+        return _naive_bootstrap(season, why, steps)
+    with season.ledger.connect(part.tenant) as conn:
         comparison = body["comparison"] if body else {}
         promoted = model_store.promote_bootstrap_champion(
             conn, candidate, run_id=part.run_id,
@@ -383,6 +400,30 @@ def _bootstrap(season: _Season, candidate: ModelVersion, steps: list[str]) -> Mo
         _record(conn, part, promoted, None, "champion", "bootstrap",
                 evidence={"bias_audit": audit_row["body_sha256"] if audit_row else None})
     steps.append(f"bootstrap champion {promoted.mlflow_ref} (beats naive, bias audit passed)")
+    _follow_in_mlflow(season.registry, part.tenant, promoted)
+    return promoted
+
+
+def _naive_bootstrap(season: _Season, why: str, steps: list[str]) -> ModelVersion | None:
+    """REG-10 from the first season on: with no model fit to serve, the naive baseline (a governed, registered
+    model version) becomes the tenant's champion, so the tenant is served the baseline, never nothing.
+    Returns None when the tenant has no earlier labelled season (no baseline either)."""
+    part = season.part
+    try:
+        naive = _naive_model(season, season.naive())
+    except LookupError as exc:
+        steps.append(f"no naive baseline either: {exc}")
+        return None
+    with season.ledger.connect(part.tenant) as conn:
+        naive = model_store.get_model(conn, naive.model_id)
+        if naive.state is not ModelState.VALIDATED:
+            return None
+        promoted = model_store.promote_bootstrap_champion(
+            conn, naive, run_id=part.run_id,
+            reason=f"the candidate is not served ({why}): the naive baseline serves {part.tenant} (REG-10)")
+        _record(conn, part, promoted, None, "champion", "naive_bootstrap", evidence={"why": why})
+    metrics.naive_floor_fallbacks.labels(tenant=part.tenant).inc()
+    steps.append(f"the naive baseline {promoted.mlflow_ref} is champion until a candidate beats it with evidence")
     _follow_in_mlflow(season.registry, part.tenant, promoted)
     return promoted
 

@@ -1,7 +1,11 @@
-"""Asset: per-field yield forecasts of the tenant's champion for the partition's season."""
+"""Asset: per-field yield forecasts of the tenant's champion for the partition's season.
 
+The forecast of a season is made by the champion that serves *before* the season's labels are used:
+this asset runs before :mod:`~rai_assets.assets.model_promotion` (which judges candidates on those
+labels), and a season's served forecasts are never rewritten by a re-run. Otherwise a model chosen
+because it did well on a season's yields would be credited with forecasting that season (look-ahead).
+"""
 
-from collections.abc import Iterator
 
 import numpy as np
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
@@ -13,7 +17,6 @@ from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.common import ASSET_GROUP, markdown_table, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on
-from rai_assets.assets.model_promotion import model_promotion
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
 
 
@@ -22,38 +25,55 @@ from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_pa
     backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
     kinds={"postgres"},
-    deps=[learning_events, model_promotion],
-    output_required=False,
+    deps=[learning_events],
     description="Per-field yield forecasts (kg/ha) of the tenant's champion for the season, stored in the ledger "
-    "for agronomists. Nothing is materialized while the tenant has no champion.",
+    "for agronomists. Made before the season's labels judge any candidate, and never rewritten once served. "
+    "While the tenant has no champion nothing is served (`fields` = 0, `status` says why).",
 )
 def yield_forecasts(
     context: AssetExecutionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource
-) -> Iterator[MaterializeResult]:
-    """Forecast every field of the season with the champion."""
+) -> MaterializeResult:
+    """Forecast every field of the season with the champion (once: served forecasts are not rewritten).
+
+    Always materializes (``model_promotion`` runs after it); metadata ``fields`` is the number of fields
+    served, 0 with a ``status`` when there is no champion yet or the champion has seen the season.
+    """
     part = partition_context(context, ledger)
     with ledger.connect(part.tenant) as conn:
+        served = artifacts.forecasting_model(conn, part.tenant, part.season)
         champion = model_store.get_champion(conn, part.tenant)
+        if served is not None:
+            stored = model_store.get_model(conn, served)
+            count = artifacts.forecast_count(conn, part.tenant, part.season, served)
+            return MaterializeResult(metadata={
+                "fields": count, "served_by": stored.mlflow_ref,
+                "status": f"already served by {stored.mlflow_ref}: served forecasts are never rewritten"})
     if champion is None:
-        context.log.info(f"tenant {part.tenant} has no champion yet: no forecasts for {part.season}")
-        return
+        return _nothing_served(context, f"tenant {part.tenant} has no champion yet: nothing served for {part.season}")
     if trained_on(ledger, champion, part.season):
-        context.log.info(f"the champion was trained on {part.season}: it does not forecast a season it has seen")
-        return
+        return _nothing_served(context, f"the champion {champion.mlflow_ref} was trained on {part.season}: "
+                                        "it does not forecast a season it has seen")
     fields = season_frame(ledger, part.tenant, part.season, part.spec)
-    predictions = model_predictions(mlflow_registry, champion, fields, part.spec)
+    predictions = model_predictions(mlflow_registry, champion, fields, part.spec, ledger=ledger, season=part.season)
     by_field = dict(zip(fields["field_id"], (float(p) for p in predictions), strict=True))
     with ledger.connect(part.tenant) as conn:
         written = artifacts.replace_forecasts(conn, tenant=part.tenant, season=part.season,
                                               model_id=champion.model_id, role="champion", predictions=by_field,
                                               run_id=part.run_id)
     preview = [[f, f"{v:,.0f}"] for f, v in sorted(by_field.items())[:10]]
-    yield MaterializeResult(
+    return MaterializeResult(
         metadata={
             "fields": written,
-            "mean_forecast_kg_ha": float(np.mean(predictions)) if len(predictions) else 0.0,
+            "served_by": champion.mlflow_ref,
+            "status": "served",
+            "mean_forecast_kg_ha": round(float(np.mean(predictions)), 1) if len(predictions) else 0.0,
             "champion_model_id": champion.model_id,
             "champion_mlflow_version": champion.mlflow_version or 0,
             "preview": MetadataValue.md(markdown_table(["field", "forecast kg/ha"], preview)),
         }
     )
+
+
+def _nothing_served(context: AssetExecutionContext, why: str) -> MaterializeResult:
+    context.log.info(why)
+    return MaterializeResult(metadata={"fields": 0, "served_by": "nobody", "status": why})

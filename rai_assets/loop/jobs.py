@@ -27,11 +27,11 @@ ingestion_job = define_asset_job(
     selection=AssetSelection.assets(learning_events, model_evaluation, bias_audit, drift_report, model_promotion,
                                     yield_forecasts),
     partitions_def=tenant_season_partitions,
-    description="A landed tenant-season: ingest its events and report drift against the champion (DRIFT-5); "
-    "when a candidate was trained for this season, judge it on the new labels (evaluation, bias audit, "
-    "shadow → canary → promotion decision) and forecast.",
+    description="A landed tenant-season: ingest its events, forecast it with the champion and report drift "
+    "against the champion (DRIFT-5); when a candidate was trained for this season, judge it on the new labels "
+    "(evaluation, bias audit, shadow → canary → promotion decision).",
 )
-LANDING_ONLY = (learning_events, drift_report)
+LANDING_ONLY = (learning_events, drift_report, yield_forecasts)
 LANDING_WITH_CANDIDATE = (learning_events, model_evaluation, bias_audit, drift_report, model_promotion,
                           yield_forecasts)
 

@@ -22,6 +22,7 @@ from rai_assets.assets.partitions import partition_key
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.assets.yield_forecasts import yield_forecasts
 from rai_assets.demo.runner import land_and_register
+from rai_assets.domain.lifecycle import ModelState
 from rai_assets.domain.signing_envelope import verify_document
 from rai_assets_tests.helpers import panel_slice
 
@@ -110,6 +111,10 @@ def test_each_asset_materializes_on_a_small_tenant(resources, small_tenant):
     doc = verify_document(Path(meta["object"].removeprefix("file://")).read_bytes())
     assert meta["verdict"] == "no_reference"
 
+    # forecasts before any champion exists: nothing is served, and the asset says why
+    meta = _meta(run(yield_forecasts, s2), "yield_forecasts")
+    assert meta["fields"] == 0 and "no champion" in meta["status"]
+
     # promotion: the bootstrap champion needs to beat naive AND a passed bias audit (REG-5)
     meta = _meta(run(model_promotion, s2), "model_promotion")
     with resources["ledger"].connect(tenant) as conn:
@@ -117,16 +122,15 @@ def test_each_asset_materializes_on_a_small_tenant(resources, small_tenant):
     if beats_naive and bias_passed:
         assert champion is not None and champion.model_id == model.model_id
         assert resources["mlflow_registry"].champion_version(tenant) == model.mlflow_version
-    else:
-        assert champion is None and meta["decision"].startswith("no champion: bootstrap refused")
+    else:  # REG-10: the naive baseline, a governed model version, serves instead of nothing
+        assert champion is not None and champion.kind == "naive" and champion.state is ModelState.CHAMPION
+        assert meta["decision"].startswith("the naive baseline serves: bootstrap refused")
 
-    # forecasts: one per field of the season, by the champion
-    result = run(yield_forecasts, s2)
-    if champion is not None:
-        meta = _meta(result, "yield_forecasts")
-        assert meta["fields"] == int((panel["season"] == s2).sum())
-        assert 500 < meta["mean_forecast_kg_ha"] < 15000
-    else:
-        assert result.asset_materializations_for_node("yield_forecasts") == []
+    # forecasts: one per field of the season, by the champion; a re-run never rewrites served forecasts
+    meta = _meta(run(yield_forecasts, s2), "yield_forecasts")
+    assert meta["fields"] == int((panel["season"] == s2).sum()) and meta["served_by"] == champion.mlflow_ref
+    assert 500 < meta["mean_forecast_kg_ha"] < 15000
+    again = _meta(run(yield_forecasts, s2), "yield_forecasts")
+    assert again["fields"] == meta["fields"] and again["status"].startswith("already served")
     with resources["ledger"].connect(tenant) as conn:
         assert artifacts.latest_signed(conn, "drift_reports", tenant, s2) is not None

@@ -15,6 +15,7 @@ from rai_assets_tests.ledger.ledger_builders import (
     SEASON,
     assert_sqlstate,
     audit_rows,
+    ensure_season,
     insert_learning_event,
     setup_tenant,
 )
@@ -94,6 +95,27 @@ def test_evidence_pools_over_current_members_only(world):  # REQ: RET-10, REG-9
     with ledger.connect(t["a"]) as conn:  # a tenant sees only its own evidence
         assert [r["tenant_id"] for r in cohorts.evidence(conn, "yield-cohort-villages/2",
                                                           "yield-cohort-villages/1")] == [t["a"]]
+
+
+def test_evidence_of_a_lineage_counts_each_tenant_season_once(world):  # REQ: RET-10
+    """A refit carries its recipe's evidence on: earlier refits' rows count, and where two refits were
+    judged on the same tenant-season only the newest one's row does (no field counted twice)."""
+    ledger, t = world
+    ensure_season(ledger, "s02", 2)
+    lineage = ["yield-lineage/1", "yield-lineage/2"]
+    with ledger.connect(t["a"]) as conn:
+        for season, ref, d in ((SEASON, lineage[0], [1.0, 1.0]), ("s02", lineage[0], [5.0, 5.0]),
+                               ("s02", lineage[1], [3.0, 3.0])):
+            cohorts.record_evidence(conn, tenant=t["a"], season=season, cohort=None, candidate_ref=ref,
+                                    champion_ref="yield-champ/1", field_ids=["f1", "f2"], differences=d,
+                                    run_id="r")
+        rows = cohorts.evidence(conn, lineage, "yield-champ/1")
+        by_season = cohorts.evidence_tenants_by_season(conn, lineage)
+        assert [(r["season_id"], r["candidate_ref"], r["differences"]) for r in rows] == [
+            (SEASON, lineage[0], [1.0, 1.0]), ("s02", lineage[1], [3.0, 3.0])]
+        assert by_season == {SEASON: {t["a"]}, "s02": {t["a"]}}
+        # a single ref still reads only its own rows
+        assert [r["season_id"] for r in cohorts.evidence(conn, lineage[0], "yield-champ/1")] == [SEASON, "s02"]
 
 
 def test_only_a_manager_decides_membership(world):  # REQ: REG-9, GOV-4

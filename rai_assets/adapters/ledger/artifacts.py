@@ -120,6 +120,23 @@ def replace_forecasts(conn: Conn, *, tenant: str, season: str, model_id: int, ro
     return len(predictions)
 
 
+def forecasting_model(conn: Conn, tenant: str, season: str) -> int | None:
+    """The ledger id of the model whose champion forecasts of (tenant, season) are stored, or None."""
+    row = conn.execute(
+        "SELECT model_id FROM yield_forecasts WHERE tenant_id = %s AND season_id = %s AND role = 'champion'"
+        " ORDER BY created_at LIMIT 1",
+        (tenant, season),
+    ).fetchone()
+    return int(row["model_id"]) if row else None
+
+
+def forecast_count(conn: Conn, tenant: str, season: str, model_id: int) -> int:
+    """How many champion forecasts of (tenant, season) ``model_id`` has stored."""
+    row = conn.execute(
+        "SELECT count(*) AS n FROM yield_forecasts WHERE tenant_id = %s AND season_id = %s AND model_id = %s"
+        " AND role = 'champion'", (tenant, season, model_id)).fetchone()
+    return int(row["n"]) if row else 0
+
 
 SOURCES = {"tenant": "champion", "cohort": "cohort", "naive": "fallback"}
 

@@ -111,24 +111,37 @@ def record_evidence(conn: Conn, *, tenant: str, season: str, cohort: str | None,
     return row is not None
 
 
-def evidence(conn: Conn, candidate_ref: str, champion_ref: str) -> list[dict[str, Any]]:
-    """The readable evidence rows of a (candidate, champion) pair, in season order.
+def evidence(conn: Conn, candidate_refs: str | Sequence[str], champion_ref: str) -> list[dict[str, Any]]:
+    """The readable evidence rows against ``champion_ref`` of a challenger lineage, in season order.
 
+    ``candidate_refs`` is one ``"<model>/<version>"`` or a lineage of them, oldest first (refits of one
+    recipe on growing data, see :func:`rai_assets.adapters.ledger.models.challenger_lineage`). Per
+    (tenant, season) only the newest listed candidate's row is kept, so each field-season counts once.
     On a tenant connection: the tenant's own rows; on a ``cohort``-role connection: every current
     member's rows recorded for the cohort.
     """
-    return conn.execute(
-        "SELECT p.tenant_id, p.season_id, p.differences FROM promotion_evidence p JOIN seasons s USING (season_id)"
-        " WHERE p.candidate_ref = %s AND p.champion_ref = %s ORDER BY s.ordinal, p.tenant_id",
-        (candidate_ref, champion_ref),
+    refs = [candidate_refs] if isinstance(candidate_refs, str) else list(candidate_refs)
+    rank = {ref: i for i, ref in enumerate(refs)}
+    rows = conn.execute(
+        "SELECT p.tenant_id, p.season_id, p.candidate_ref, p.differences FROM promotion_evidence p"
+        " JOIN seasons s USING (season_id) WHERE p.candidate_ref = ANY(%s) AND p.champion_ref = %s"
+        " ORDER BY s.ordinal, p.tenant_id",
+        (refs, champion_ref),
     ).fetchall()
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        key = (str(r["tenant_id"]), str(r["season_id"]))
+        if key not in newest or rank[str(r["candidate_ref"])] > rank[str(newest[key]["candidate_ref"])]:
+            newest[key] = r
+    return [r for r in rows if newest[(str(r["tenant_id"]), str(r["season_id"]))] is r]
 
 
-def evidence_tenants_by_season(conn: Conn, candidate_ref: str) -> dict[str, set[str]]:
-    """Season → the tenants that recorded evidence for ``candidate_ref`` against any champion."""
+def evidence_tenants_by_season(conn: Conn, candidate_refs: str | Sequence[str]) -> dict[str, set[str]]:
+    """Season → the tenants that recorded evidence for any of ``candidate_refs`` against any champion."""
+    refs = [candidate_refs] if isinstance(candidate_refs, str) else list(candidate_refs)
     out: dict[str, set[str]] = {}
     for r in conn.execute(
-        "SELECT DISTINCT season_id, tenant_id FROM promotion_evidence WHERE candidate_ref = %s", (candidate_ref,)
+        "SELECT DISTINCT season_id, tenant_id FROM promotion_evidence WHERE candidate_ref = ANY(%s)", (refs,)
     ).fetchall():
         out.setdefault(str(r["season_id"]), set()).add(str(r["tenant_id"]))
     return out

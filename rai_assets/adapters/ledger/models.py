@@ -80,6 +80,26 @@ def find_model(conn: Conn, tenant: str, season: str, snapshot_root: str, code_ve
     return _row(row)
 
 
+def challenger_lineage(conn: Conn, candidate: ModelVersion) -> list[str]:
+    """The MLflow refs (``"<model>/<version>"``) of ``candidate``'s recipe, oldest first, ending with it.
+
+    A recipe is one registered model, kind, cohort, code version and model spec: its versions are
+    refits of the same training procedure on a growing window of seasons. Paired evidence against a
+    champion is pooled over the lineage (RET-10), so evidence keeps accumulating when a refit
+    supersedes the previous challenger instead of starting again from nothing.
+    """
+    rows = conn.execute(
+        "SELECT DISTINCT mlflow_model_name, mlflow_version FROM model_versions WHERE tenant_id = %s"
+        " AND kind = %s AND cohort_id IS NOT DISTINCT FROM %s AND code_version = %s AND spec_sha256 = %s"
+        " AND mlflow_model_name = %s AND mlflow_version IS NOT NULL AND mlflow_version <= %s"
+        " ORDER BY mlflow_version",
+        (candidate.tenant_id, candidate.kind, candidate.cohort_id, candidate.code_version, candidate.spec_sha256,
+         candidate.mlflow_model_name, candidate.mlflow_version),
+    ).fetchall()
+    refs = [f"{r['mlflow_model_name']}/{r['mlflow_version']}" for r in rows]
+    return refs if candidate.mlflow_ref in refs else [*refs, candidate.mlflow_ref]
+
+
 def get_model(conn: Conn, model_id: int) -> ModelVersion:
     """The model version ``model_id``.
 
