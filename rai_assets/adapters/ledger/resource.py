@@ -24,6 +24,7 @@ from psycopg.rows import DictRow, dict_row
 
 from rai_assets.adapters.ledger.embedded import start_embedded_postgres
 from rai_assets.adapters.ledger.schema import ensure_schema
+from rai_assets.adapters.tracing import current_trace_id
 
 _embedded_urls: dict[str, str] = {}
 _embedded_lock = Lock()
@@ -92,13 +93,14 @@ class LedgerResource(ConfigurableResource):
             tenant: the tenant whose rows this transaction may see and write (``rai.tenant_id``).
             role: the database role to connect as.
             actor: who acts (recorded in the audit log with the database role).
-            trace_id: OpenTelemetry trace id, recorded in the audit log.
+            trace_id: OpenTelemetry trace id, recorded in the audit log (``rai.trace_id``); default:
+                the current span's (OBS-2).
         """
         with psycopg.connect(self.resolved_url(role), row_factory=dict_row) as conn:
             conn.execute(
                 "SELECT set_config('rai.tenant_id', %s, true), set_config('rai.actor', %s, true),"
                 " set_config('rai.trace_id', %s, true)",
-                (tenant or "", actor, trace_id),
+                (tenant or "", actor, trace_id or current_trace_id()),
             )
             yield conn
 
