@@ -83,6 +83,9 @@ quota_used_ratio = Gauge("rai_retrain_quota_used_ratio", "Share of the monthly G
                          ["tenant"], registry=REGISTRY)
 circuit_breaker_open = Gauge("rai_retrain_circuit_breaker_open", "1 while the tenant's retraining breaker is open",
                              ["tenant"], registry=REGISTRY)
+drift_detection_latency = Histogram("rai_drift_detection_latency_seconds",
+                                    "Landed file seen by the landing sensor → signed drift report (DRIFT-5)",
+                                    registry=REGISTRY, buckets=(60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400))
 sensor_ticks = Counter("rai_sensor_ticks_total", "Sensor evaluations by outcome (ok, error)", ["sensor", "outcome"],
                        registry=REGISTRY)
 sensor_last_success = Gauge("rai_sensor_last_success_timestamp_seconds", "Unix time of the sensor's last good tick",

@@ -40,6 +40,7 @@ from rai_assets.assets.partitions import (
 )
 from rai_assets.loop.guard_check import check_retraining
 from rai_assets.loop.jobs import RETRAIN_TENANT_TAG, RETRAINING_JOB, SENSOR_INTERVAL_S, retraining_job
+from rai_assets.loop.landing_sensor import LANDED_AT_TAG
 
 MAX_REPORTS_PER_TICK = 25
 ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
@@ -77,7 +78,10 @@ def _drift_tick(context: SensorEvaluationContext, ledger: LedgerResource) -> Sen
         tenant, season = dims[TENANT_DIMENSION], dims[SEASON_DIMENSION]
         sha = str(materialization.metadata["sha256"].value)
         source_run = context.instance.get_run_by_id(record.run_id) if record.run_id else None
-        parent = dict(source_run.tags).get(tracing.TRACEPARENT_TAG, "") if source_run is not None else ""
+        source_tags = dict(source_run.tags) if source_run is not None else {}
+        parent = source_tags.get(tracing.TRACEPARENT_TAG, "")
+        if LANDED_AT_TAG in source_tags:  # DRIFT-5: landed file → drift report
+            metrics.drift_detection_latency.observe(max(0.0, record.timestamp - float(source_tags[LANDED_AT_TAG])))
         with tracing.continue_trace(parent):
             _handle_report(context, ledger, tenant, season, sha, requests, skipped)
     metrics.export()

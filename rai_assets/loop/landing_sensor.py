@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections import defaultdict
 
 from dagster import (
@@ -37,6 +38,7 @@ from rai_assets.domain.ingestion import MANIFEST_SUFFIX
 from rai_assets.loop.jobs import LANDING_ONLY, LANDING_WITH_CANDIDATE, SENSOR_INTERVAL_S, ingestion_job
 
 MAX_FILES_PER_TICK = 50
+LANDED_AT_TAG = "rai/landed-at"  # Unix time the sensor saw the files: start of the drift-detection latency
 _LANDING_KEY = re.compile(r"^tenants/([^/]+)/landing/([^/]+)/[^/]+" + re.escape(MANIFEST_SUFFIX) + "$")
 
 
@@ -112,7 +114,7 @@ def _landing_tick(context: SensorEvaluationContext, object_store: ObjectStoreRes
             partition_key=partition_key(tenant, season),
             asset_selection=[a.key for a in selection],
             tags={"rai/trigger": "landing", "rai/tenant": tenant, "rai/season": season,
-                  "rai/landed-files": str(len(keys)),
+                  "rai/landed-files": str(len(keys)), LANDED_AT_TAG: f"{time.time():.3f}",
                   "rai/candidate": str(candidate.model_id) if candidate is not None else "none", **trace_tags},
         ))
     return SensorResult(
