@@ -19,6 +19,7 @@ Labels are bounded: ``tenant``, ``season`` and small enums (``stage``, ``status`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -32,11 +33,13 @@ from prometheus_client import (
     Gauge,
     Histogram,
     delete_from_gateway,
+    disable_created_metrics,
     push_to_gateway,
     start_http_server,
     write_to_textfile,
 )
 
+disable_created_metrics()  # no *_created series: half the counter series, nothing the rules use
 REGISTRY = CollectorRegistry()
 PUSH_JOB = "rai_assets_run"
 PUSHGATEWAY_ENV = "RAI_PUSHGATEWAY_URL"
@@ -90,6 +93,33 @@ sensor_ticks = Counter("rai_sensor_ticks_total", "Sensor evaluations by outcome 
                        registry=REGISTRY)
 sensor_last_success = Gauge("rai_sensor_last_success_timestamp_seconds", "Unix time of the sensor's last good tick",
                             ["sensor"], registry=REGISTRY)
+
+# Per-season gauges keep the tenant's latest seasons only, so a long-lived process stays bounded.
+SEASONS_KEPT = 6
+# Upper bound of series per tenant: 16 counter series (5 guards, 4 checks, 5 decisions, 2 others),
+# 12 histogram series (10 buckets, sum, count), 11 gauges, 2 per-season gauges × SEASONS_KEPT.
+MAX_SERIES_PER_TENANT = 16 + 12 + 11 + 2 * SEASONS_KEPT
+_seasons_seen: dict[tuple[str, str], list[str]] = {}
+
+
+def set_season_gauge(gauge: Gauge, tenant: str, season: str, value: float) -> None:
+    """Set ``gauge{tenant, season}`` and drop the tenant's seasons older than the last :data:`SEASONS_KEPT`."""
+    gauge.labels(tenant=tenant, season=season).set(value)
+    seen = _seasons_seen.setdefault((gauge._name, tenant), [])
+    if season in seen:
+        seen.remove(season)
+    seen.append(season)
+    for old in sorted(seen)[:-SEASONS_KEPT]:
+        seen.remove(old)
+        with contextlib.suppress(KeyError):
+            gauge.remove(tenant, old)
+
+
+def series_of_tenant(tenant: str) -> int:
+    """How many series of :data:`REGISTRY` carry ``tenant="<tenant>"`` (the cardinality note's measure)."""
+    return sum(1 for family in REGISTRY.collect() for sample in family.samples
+               if sample.labels.get("tenant") == tenant)
+
 
 _served: dict[str, object] = {}
 _served_lock = threading.Lock()

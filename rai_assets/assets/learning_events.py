@@ -130,7 +130,7 @@ def learning_events(
             season_events = events_frame(event_store.load_events(conn, tenant, [season]), spec)
             upsert_season_profile(conn, tenant, season, season_profile(season_events, spec.numeric_features), total)
 
-    metrics.dead_letters.labels(tenant=tenant, season=season).set(dead_total)
+    metrics.set_season_gauge(metrics.dead_letters, tenant, season, dead_total)
     metrics.pipeline_status.labels(stage="ingestion", status="dead_letters" if new_dead else "clean").inc()
     record_ingestion_metrics(tenant, written=written, new_dead=new_dead,
                              reasons=[d.reason for d in outcome.dead_letters], conflicts=len(conflicts))

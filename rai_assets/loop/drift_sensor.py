@@ -105,7 +105,7 @@ def _handle_report(context: SensorEvaluationContext, ledger: LedgerResource, ten
         return
     max_psi = body.get("assessment", {}).get("max_psi") if isinstance(body.get("assessment"), dict) else None
     if max_psi is not None:
-        metrics.drift_psi_value.labels(tenant=tenant, season=season).set(float(max_psi))
+        metrics.set_season_gauge(metrics.drift_psi_value, tenant, season, float(max_psi))
     active = [r.run_id for r in context.instance.get_runs(
         RunsFilter(job_name=RETRAINING_JOB, tags={RETRAIN_TENANT_TAG: tenant}, statuses=ACTIVE))]
     overall, _ = check_retraining(ledger, tenant=tenant, season=season, report_sha256=sha, report_body=body,
