@@ -73,7 +73,7 @@ integrity_failures = Counter("rai_integrity_failures_total",
                              "Integrity checks that failed: signature, digest, conflict, audit_chain",
                              ["tenant", "check"], registry=REGISTRY)
 promotion_decisions = Counter("rai_promotion_decisions_total",
-                              "Promotion decisions: bootstrap, promoted, continue, aborted, rollback",
+                              "Staged-promotion decisions (metrics.PROMOTION_DECISIONS)",
                               ["tenant", "decision"], registry=REGISTRY)
 forecast_mae = Gauge("rai_forecast_mae_kg_ha", "Held-out MAE of the served model and of the naive baseline",
                      ["tenant", "model"], registry=REGISTRY)
@@ -96,9 +96,9 @@ sensor_last_success = Gauge("rai_sensor_last_success_timestamp_seconds", "Unix t
 
 # Per-season gauges keep the tenant's latest seasons only, so a long-lived process stays bounded.
 SEASONS_KEPT = 6
-# Upper bound of series per tenant: 16 counter series (5 guards, 4 checks, 5 decisions, 2 others),
+# Upper bound of series per tenant: 20 counter series (5 guards, 4 checks, 9 decisions, 2 others),
 # 12 histogram series (10 buckets, sum, count), 11 gauges, 2 per-season gauges × SEASONS_KEPT.
-MAX_SERIES_PER_TENANT = 16 + 12 + 11 + 2 * SEASONS_KEPT
+MAX_SERIES_PER_TENANT = 20 + 12 + 11 + 2 * SEASONS_KEPT
 _seasons_seen: dict[tuple[str, str], list[str]] = {}
 
 
@@ -119,6 +119,30 @@ def series_of_tenant(tenant: str) -> int:
     """How many series of :data:`REGISTRY` carry ``tenant="<tenant>"`` (the cardinality note's measure)."""
     return sum(1 for family in REGISTRY.collect() for sample in family.samples
                if sample.labels.get("tenant") == tenant)
+
+
+PROMOTION_DECISIONS = ("bootstrap", "shadow", "refused", "insufficient_sample", "continue", "promote", "abort",
+                       "rollback")
+
+
+def record_promotion(tenant: str, stage: str, decision: str) -> None:
+    """Count a promotion decision, its label reduced to :data:`PROMOTION_DECISIONS` (bounded; else ``other``).
+
+    A canary ``rollback`` (candidate significantly worse) is an aborted canary; the ``rollback`` stage is a
+    champion rolled back to its predecessor.
+    """
+    word = decision.split(":")[0].strip().split(" ")[0] if decision else ""
+    if stage == "canary" and word == "rollback":
+        word = "abort"
+    metrics_decision = word if word in PROMOTION_DECISIONS else "other"
+    promotion_decisions.labels(tenant=tenant, decision=metrics_decision).inc()
+
+
+def record_forecast_mae(tenant: str, *, served_mae: float | None, naive_mae: float) -> None:
+    """Held-out MAE of the served model (None: nothing served yet) and of the naive baseline."""
+    forecast_mae.labels(tenant=tenant, model="naive").set(naive_mae)
+    if served_mae is not None:
+        forecast_mae.labels(tenant=tenant, model="served").set(served_mae)
 
 
 _served: dict[str, object] = {}

@@ -86,3 +86,14 @@ def test_otlp_export_only_with_the_standard_variables():
     env_otlp = {**env_none, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
     loud = subprocess.run([sys.executable, "-c", probe], env=env_otlp, capture_output=True, text=True, check=True)
     assert loud.stdout.strip().splitlines()[-1] == "1"
+
+
+def test_promotion_decisions_are_counted_with_bounded_labels():
+    tenant = "promo-labels"
+    for stage, decision in [("shadow", "shadow"), ("shadow", "refused: bias audit not passed"),
+                            ("canary", "continue"), ("canary", "rollback"), ("rollback", "rollback"),
+                            ("canary", "something new")]:
+        metrics.record_promotion(tenant, stage, decision)
+    counted = {s.labels["decision"]: s.value for f in metrics.REGISTRY.collect() for s in f.samples
+               if s.name == "rai_promotion_decisions_total" and s.labels.get("tenant") == tenant}
+    assert counted == {"shadow": 1, "refused": 1, "continue": 1, "abort": 1, "rollback": 1, "other": 1}
