@@ -63,6 +63,7 @@ def retraining_success_sensor(context: RunStatusSensorContext, ledger: LedgerRes
 ENDED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
 # An ended run's group stays this long so Prometheus scrapes its last values (several scrape intervals).
 PUSH_GROUP_GRACE_S = float(os.environ.get("RAI_PUSH_GROUP_GRACE_S", "120"))
+MAX_RUNS_PER_TICK = 200
 
 
 def ended_runs_to_clean(context: SensorEvaluationContext, now: float, grace_s: float) -> tuple[list[str], float]:
@@ -74,7 +75,11 @@ def ended_runs_to_clean(context: SensorEvaluationContext, now: float, grace_s: f
         return [], since
     records = context.instance.get_run_records(RunsFilter(
         statuses=ENDED, updated_after=datetime.fromtimestamp(since, UTC),
-        updated_before=datetime.fromtimestamp(until, UTC)))
+        updated_before=datetime.fromtimestamp(until, UTC)),
+        limit=MAX_RUNS_PER_TICK, order_by="update_timestamp", ascending=True)
+    if len(records) == MAX_RUNS_PER_TICK:  # bounded work per tick: continue after the last one next time
+        last = records[-1].update_timestamp
+        until = (last if last.tzinfo else last.replace(tzinfo=UTC)).timestamp()
     return [r.dagster_run.run_id for r in records], until
 
 

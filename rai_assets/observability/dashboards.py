@@ -40,6 +40,13 @@ def _base(uid: str, title: str, description: str) -> gdash.Dashboard:
     )
 
 
+def _per_run(series: str, window: str, by: str = "") -> str:
+    """A pushed counter over ``window``: per run the max over its step groups (each step of an in-process run
+    pushes the run's whole registry), to be summed across runs."""
+    keys = ", ".join(k for k in (by, "run_id") if k)
+    return f"max by ({keys}) (max_over_time({series}[{window}]))"
+
+
 def _ts(title: str, unit: str, *queries: PromQuery, width: int = 12) -> timeseries.Panel:
     panel = timeseries.Panel().title(title).unit(unit).datasource(DATASOURCE).height(8).span(width)
     for query in queries:
@@ -66,14 +73,15 @@ def fleet_overview() -> gdash.Dashboard:
         .with_panel(table.Panel().title("Firing alerts").datasource(DATASOURCE).height(8).span(24).with_target(
             _q('sum by (alertname, severity, tenant) (ALERTS{alertstate="firing", alertname=~"Rai.*"})').instant()))
         .with_row(gdash.Row("Throughput"))
-        .with_panel(_ts("Ingested events / s", "ops", _q(
-            "sum(rate(rai_ingested_events_total[$__rate_interval]))", "all tenants")))
-        .with_panel(_ts("New dead letters (1 h) by tenant", "short", _q(
-            "topk(10, sum by (tenant) (max_over_time(rai_dead_letters_new_total[1h])))", "{{tenant}}")))
+        .with_panel(_ts("Ingested events per hour", "short", _q(
+            f"sum({_per_run('rai_ingested_events_total', '1h')})", "all tenants")))
+        .with_panel(_ts("New dead letters (1 h), top 10 tenants", "short", _q(
+            f"topk(10, sum by (tenant) ({_per_run('rai_dead_letters_new_total', '1h', 'tenant')}))", "{{tenant}}")))
         .with_panel(_ts("Pipeline outcomes / h", "short", _q(
             "sum by (stage, status) (increase(rai_pipeline_status_total[1h]))", "{{stage}} {{status}}")))
         .with_panel(_ts("Training duration p90", "s", _q(
-            "histogram_quantile(0.9, sum by (le) (rate(rai_training_duration_seconds_bucket[1h])))", "p90")))
+            f"histogram_quantile(0.9, sum by (le) ({_per_run('rai_training_duration_seconds_bucket', '1d', 'le')}))",
+            "p90 of the last day's runs")))
     )
 
 
@@ -98,13 +106,14 @@ def tenant_drilldown() -> gdash.Dashboard:
             f"max by (season) (rai_dead_letters{{{sel}}})", "{{season}}")))
         .with_row(gdash.Row("Promotions and guards"))
         .with_panel(_ts("Promotion decisions (incl. rollbacks)", "short", _q(
-            f"sum by (decision) (max_over_time(rai_promotion_decisions_total{{{sel}}}[1d]))", "{{decision}}")))
+            f"sum by (decision) ({_per_run(f'rai_promotion_decisions_total{{{sel}}}', '1d', 'decision')})",
+            "{{decision}}")))
         .with_panel(_ts("Retraining refusals by guard", "short", _q(
             f"sum by (guard) (increase(rai_retrain_refusals_total{{{sel}}}[1d]))", "{{guard}}")))
         .with_panel(_ts("GPU-hour quota used", "percentunit", _q(
             f"max(rai_retrain_quota_used_ratio{{{sel}}})", "quota")))
         .with_panel(_ts("Integrity failures", "short", _q(
-            f"sum by (check) (max_over_time(rai_integrity_failures_total{{{sel}}}[1h]))", "{{check}}")))
+            f"sum by (check) ({_per_run(f'rai_integrity_failures_total{{{sel}}}', '1h', 'check')})", "{{check}}")))
     )
 
 
