@@ -20,6 +20,7 @@ Labels are bounded: ``tenant``, ``season`` and small enums (``stage``, ``status`
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -162,8 +163,12 @@ def serve(port: int | None = None, addr: str = "127.0.0.1") -> int | None:
         port = int(configured)
     with _served_lock:
         if "server" not in _served:
-            _served["server"] = start_http_server(port, addr=os.environ.get("RAI_METRICS_ADDR", addr),
-                                                  registry=REGISTRY)
+            try:
+                _served["server"] = start_http_server(port, addr=os.environ.get("RAI_METRICS_ADDR", addr),
+                                                      registry=REGISTRY)
+            except OSError as exc:  # another process of this host serves it (e.g. a restarted code server)
+                logging.getLogger(__name__).warning("cannot serve /metrics on port %s: %s", port, exc)
+                return None
             _served["port"] = port
     return int(_served["port"])  # type: ignore[call-overload]
 

@@ -210,6 +210,15 @@ def run_scope(run: Any) -> Iterator[None]:
 
 
 @contextmanager
+def step_span(context: Any) -> Iterator[None]:
+    """A ``dagster.step`` child span of the run's trace around an asset's body (``context``: its execution
+    context). Optional: without it the step's spans, ledger rows and logs already carry the run's trace id.
+    """
+    with run_scope(context.run):
+        yield
+
+
+@contextmanager
 def sensor_tick(name: str) -> Iterator[trace.Span]:
     """One sensor tick: a new trace (span ``sensor.<name>``), counted ok/error in the metrics (OBS-5)."""
     from rai_assets.adapters import metrics
