@@ -102,9 +102,9 @@ sensor_last_success = Gauge("rai_sensor_last_success_timestamp_seconds", "Unix t
 
 # Per-season gauges keep the tenant's latest seasons only, so a long-lived process stays bounded.
 SEASONS_KEPT = 6
-# Upper bound of series per tenant: 21 counter series (5 guards, 4 checks, 9 decisions, 3 others),
+# Upper bound of series per tenant: 22 counter series (5 guards, 4 checks, 10 decisions, 3 others),
 # 12 histogram series (10 buckets, sum, count), 12 gauges, 2 per-season gauges × SEASONS_KEPT.
-MAX_SERIES_PER_TENANT = 21 + 12 + 12 + 2 * SEASONS_KEPT
+MAX_SERIES_PER_TENANT = 22 + 12 + 12 + 2 * SEASONS_KEPT
 _seasons_seen: dict[tuple[str, str], list[str]] = {}
 
 
@@ -128,7 +128,7 @@ def series_of_tenant(tenant: str) -> int:
 
 
 PROMOTION_DECISIONS = ("bootstrap", "shadow", "refused", "insufficient_sample", "continue", "promote", "abort",
-                       "rollback")
+                       "rollback", "naive_floor")
 
 
 def record_promotion(tenant: str, stage: str, decision: str) -> None:
@@ -137,7 +137,8 @@ def record_promotion(tenant: str, stage: str, decision: str) -> None:
     A canary ``rollback`` (candidate significantly worse) is an aborted canary; the ``rollback`` stage is a
     champion rolled back to its predecessor.
     """
-    word = decision.split(":")[0].strip().split(" ")[0] if decision else ""
+    head = decision.split(":")[0].strip() if decision else ""
+    word = "refused" if "refused" in head.split(" ") else head.split(" ")[0]  # "bootstrap refused: why"
     if stage == "canary" and word == "rollback":
         word = "abort"
     metrics_decision = word if word in PROMOTION_DECISIONS else "other"

@@ -92,8 +92,11 @@ def test_promotion_decisions_are_counted_with_bounded_labels():
     tenant = "promo-labels"
     for stage, decision in [("shadow", "shadow"), ("shadow", "refused: bias audit not passed"),
                             ("canary", "continue"), ("canary", "rollback"), ("rollback", "rollback"),
-                            ("canary", "something new")]:
+                            ("canary", "something new"), ("champion", "bootstrap"),
+                            ("champion", "bootstrap refused: its bias audit did not pass (REG-5)"),
+                            ("rollback", "naive_floor")]:
         metrics.record_promotion(tenant, stage, decision)
     counted = {s.labels["decision"]: s.value for f in metrics.REGISTRY.collect() for s in f.samples
                if s.name == "rai_promotion_decisions_total" and s.labels.get("tenant") == tenant}
-    assert counted == {"shadow": 1, "refused": 1, "continue": 1, "abort": 1, "rollback": 1, "other": 1}
+    assert counted == {"shadow": 1, "refused": 2, "continue": 1, "abort": 1, "rollback": 1, "other": 1,
+                       "bootstrap": 1, "naive_floor": 1}
