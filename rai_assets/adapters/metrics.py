@@ -61,7 +61,8 @@ model_mae = Gauge("rai_model_mae_kg_ha", "Held-out MAE of the latest evaluation"
                   registry=REGISTRY)
 
 served_below_naive = Gauge("rai_served_below_naive", "1 while the served model is significantly worse than the naive "
-                           "baseline on the latest labelled season (REG-10)", ["tenant"], registry=REGISTRY)
+                           "baseline on the latest labelled season (REG-10): the floor found no governed fallback",
+                           ["tenant"], registry=REGISTRY)
 naive_floor_fallbacks = Counter("rai_naive_floor_fallbacks_total", "Fallbacks of a tenant's champion because it was "
                                 "significantly worse than the naive baseline (REG-10)", ["tenant"], registry=REGISTRY)
 
@@ -81,7 +82,8 @@ integrity_failures = Counter("rai_integrity_failures_total",
 promotion_decisions = Counter("rai_promotion_decisions_total",
                               "Staged-promotion decisions (metrics.PROMOTION_DECISIONS)",
                               ["tenant", "decision"], registry=REGISTRY)
-forecast_mae = Gauge("rai_forecast_mae_kg_ha", "Held-out MAE of the served model and of the naive baseline",
+forecast_mae = Gauge("rai_forecast_mae_kg_ha", "MAE of the served model and of the naive baseline on the tenant's "
+                     "latest labelled season (the naive floor's figures)",
                      ["tenant", "model"], registry=REGISTRY)
 actionable_drift = Gauge("rai_drift_actionable_timestamp_seconds",
                          "Unix time the tenant's latest actionable drift was seen (0: none pending)",

@@ -4,8 +4,8 @@
 a test fails when it differs from what this module generates. Never edit the JSON by hand.
 
 * ``rai-fleet``: tenants by state, firing alerts, ingestion throughput, dead letters, training time.
-* ``rai-tenant``: one tenant (variable ``tenant``): drift per season (heatmap), MAE vs naive,
-  promotion decisions and rollbacks, guard refusals.
+* ``rai-tenant``: one tenant (variable ``tenant``): drift per season (heatmap), MAE vs naive and the
+  naive floor (REG-10), promotion decisions and rollbacks, guard refusals.
 * ``rai-slo``: the loop's SLOs (:data:`rai_assets.observability.slo.SLOS`) and its own health.
 """
 
@@ -69,6 +69,9 @@ def fleet_overview() -> gdash.Dashboard:
         .with_panel(_stat("Circuit breakers open", _q(
             "count(max by (tenant) (rai_retrain_circuit_breaker_open) == 1)")))
         .with_panel(_stat("Drift awaiting a candidate", _q("count(rai:drift_unacted_seconds)")))
+        .with_panel(_stat("Served below the naive floor", _q("count(rai:served_below_naive:max == 1)")))
+        .with_panel(_stat("Naive-floor fallbacks (24 h)", _q(
+            f"sum({_per_run('rai_naive_floor_fallbacks_total', '1d')})")))
         .with_row(gdash.Row("Alerts"))
         .with_panel(table.Panel().title("Firing alerts").datasource(DATASOURCE).height(8).span(24).with_target(
             _q('sum by (alertname, severity, tenant) (ALERTS{alertstate="firing", alertname=~"Rai.*"})').instant()))
@@ -102,6 +105,9 @@ def tenant_drilldown() -> gdash.Dashboard:
         .with_panel(_ts("Forecast MAE vs naive (kg/ha)", "none",
                         _q(f"rai:forecast_mae_kg_ha:max{{{sel}}}", "{{model}}"),
                         _q(f"max by (role) (rai_model_mae_kg_ha{{{sel}}})", "{{role}}")))
+        .with_panel(_ts("Naive floor (REG-10): served below naive, fallbacks", "short",
+                        _q(f"rai:served_below_naive:max{{{sel}}}", "served below naive"),
+                        _q(f"sum({_per_run(f'rai_naive_floor_fallbacks_total{{{sel}}}', '1d')})", "fallbacks (1 d)")))
         .with_panel(_ts("Dead letters per season", "short", _q(
             f"max by (season) (rai_dead_letters{{{sel}}})", "{{season}}")))
         .with_row(gdash.Row("Promotions and guards"))

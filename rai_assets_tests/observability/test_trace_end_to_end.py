@@ -4,6 +4,7 @@ rows → MLflow run and model version tags → JSON log lines. REQ: OBS-2, OBS-3
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from dagster import DagsterInstance, build_sensor_context
 
@@ -76,9 +77,18 @@ def test_one_trace_id_from_landing_file_to_promotion(resources, suffix, tmp_path
     assert {line["tenant"] for line in of_run} == {tenant} and {line["season"] for line in of_run} == {season}
     assert all({"timestamp", "level", "message"} <= set(line) for line in of_run)
 
+    # model_promotion's naive floor (REG-10) feeds MAE vs naive and the served-below-naive gauge (OBS-1)
+    assert metrics.REGISTRY.get_sample_value("rai_forecast_mae_kg_ha", {"tenant": tenant, "model": "naive"}) > 0
+    assert metrics.REGISTRY.get_sample_value("rai_forecast_mae_kg_ha", {"tenant": tenant, "model": "served"}) > 0
+    assert metrics.REGISTRY.get_sample_value("rai_served_below_naive", {"tenant": tenant}) == 0
+    assert metrics.REGISTRY.get_sample_value("rai_promotion_decisions_total",
+                                             {"tenant": tenant, "decision": "bootstrap"}) == 1
+
     # the drift sensor reads the reports inside the trace of the run that wrote them (guards, PSI gauges)
     drift_sensor(build_sensor_context(instance=instance, resources=resources))
     # cardinality (README): the series this tenant has after two seasons through the whole graph and the sensors
     series = metrics.series_of_tenant(tenant)
-    print(f"series of tenant {tenant}: {series} (bound {metrics.MAX_SERIES_PER_TENANT})")
+    by_metric = Counter(sample.name for family in metrics.REGISTRY.collect() for sample in family.samples
+                        if sample.labels.get("tenant") == tenant)
+    print(f"series of tenant {tenant}: {series} (bound {metrics.MAX_SERIES_PER_TENANT}): {sorted(by_metric.items())}")
     assert 0 < series <= metrics.MAX_SERIES_PER_TENANT
