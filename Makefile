@@ -31,8 +31,12 @@ observability-tools:
 		echo "prometheus, promtool and prometheus-pushgateway present"; \
 	else \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends prometheus prometheus-pushgateway; \
+		$$SUDO apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			prometheus prometheus-pushgateway; \
 	fi
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v prometheus-pushgateway >/dev/null \
+		|| { echo "prometheus/promtool/prometheus-pushgateway still missing: the observability tests would fail" >&2; exit 1; }
 
 ## Grafana dashboards as code (grafana-foundation-sdk) → resources/observability/dashboards/*.json
 dashboards: install-dev
