@@ -8,7 +8,7 @@ export DAGSTER_HOME  := $(STATE)/dagster
 export GX_ANALYTICS_ENABLED := false
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: demo test bench dagster mlflow loop lint install install-dev clean
+.PHONY: demo test bench dagster mlflow loop lint install install-dev clean observability-tools dashboards
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,23 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+## Prometheus, promtool and the Pushgateway (Debian packages) for the observability tests; apt only when missing.
+observability-tools:
+	@if command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v prometheus-pushgateway >/dev/null; then \
+		echo "prometheus, promtool and prometheus-pushgateway present"; \
+	else \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			prometheus prometheus-pushgateway; \
+	fi
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v prometheus-pushgateway >/dev/null \
+		|| { echo "prometheus/promtool/prometheus-pushgateway still missing: the observability tests would fail" >&2; exit 1; }
+
+## Grafana dashboards as code (grafana-foundation-sdk) → resources/observability/dashboards/*.json
+dashboards: install-dev
+	$(BIN)/python -m rai_assets.observability.dashboards resources/observability/dashboards
+
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
 
@@ -33,7 +50,7 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/rai-assets demo
 
 ## The test suite (real Postgres via pgserver, real S3 via moto server, temporary MLflow and Dagster).
-test: install-dev
+test: install-dev observability-tools
 	$(BIN)/ruff check rai_assets rai_assets_tests benchmarks
 	$(BIN)/mypy rai_assets
 	$(BIN)/pytest -n 2 --dist loadfile -q

@@ -25,6 +25,7 @@ from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
+from rai_assets.adapters.tracing import json_console_logger
 from rai_assets.assets.bias_audit import bias_audit
 from rai_assets.assets.common import ASSET_GROUP
 from rai_assets.assets.dataset_snapshot import dataset_snapshot
@@ -39,7 +40,7 @@ from rai_assets.governance.jobs import governance_job, retention_job, retention_
 from rai_assets.loop.drift_sensor import drift_sensor
 from rai_assets.loop.jobs import ingestion_job, retraining_job
 from rai_assets.loop.landing_sensor import landing_zone_sensor
-from rai_assets.loop.outcome_sensors import retraining_failure_sensor, retraining_success_sensor
+from rai_assets.loop.outcome_sensors import metrics_gc_sensor, retraining_failure_sensor, retraining_success_sensor
 
 TENANT_SEASON_JOB = "tenant_season_job"
 
@@ -115,8 +116,10 @@ def build_definitions(resources: dict[str, object]) -> Definitions:
         assets=ALL_ASSETS,
         jobs=[tenant_season_job, ingestion_job, retraining_job, governance_job, retention_job],
         schedules=[retention_schedule],
-        sensors=[landing_zone_sensor, drift_sensor, retraining_failure_sensor, retraining_success_sensor],
+        sensors=[landing_zone_sensor, drift_sensor, retraining_failure_sensor, retraining_success_sensor,
+                 metrics_gc_sensor],
         resources=resources,
+        loggers={"console": json_console_logger},
     )
 
 

@@ -17,7 +17,22 @@ import pandas as pd
 import xgboost as xgb
 from dagster import ConfigurableResource
 
+from rai_assets.adapters.tracing import current_trace_id
+
 CHAMPION_ALIAS = "champion"
+_ZERO_TRACE = "0" * 32
+
+
+def with_trace(tags: Mapping[str, str]) -> dict[str, str]:
+    """``tags`` with ``trace_id`` set to the current span's trace id when missing or all zeros (OBS-2)."""
+    out = dict(tags)
+    if out.get("trace_id", "") in ("", _ZERO_TRACE):
+        trace_id = current_trace_id()
+        if trace_id:
+            out["trace_id"] = trace_id
+        else:
+            out.pop("trace_id", None)
+    return out
 
 
 class MlflowRegistryResource(ConfigurableResource):
@@ -113,6 +128,7 @@ class MlflowRegistryResource(ConfigurableResource):
         from mlflow.models import infer_signature
 
         name = registered_model or self.model_name(tenant)
+        tags = with_trace(tags)
         signature = infer_signature(example, model.predict(example))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -162,9 +178,14 @@ class MlflowRegistryResource(ConfigurableResource):
 
     def set_champion_alias(self, tenant: str, version: int, registered_model: str | None = None) -> None:
         """Point the tenant's champion alias at ``version`` of its model, or of ``registered_model`` (the
-        ledger decided; MLflow follows)."""
+        ledger decided; MLflow follows), and tag the version with the trace that promoted it (OBS-2)."""
         name = registered_model or self.model_name(tenant)
-        self.client().set_registered_model_alias(name, self.champion_alias(tenant, name), str(version))
+        client = self.client()
+        client.set_registered_model_alias(name, self.champion_alias(tenant, name), str(version))
+        trace_id = current_trace_id()
+        if trace_id:  # the trace that promoted it (OBS-2); per tenant on a shared cohort model
+            key = "champion_trace_id" if name == self.model_name(tenant) else f"champion_trace_id-{tenant}"
+            client.set_model_version_tag(name, str(version), key, trace_id)
 
     def delete_champion_alias(self, tenant: str, registered_model: str | None = None) -> None:
         """Remove the tenant's champion alias (the ledger has no champion)."""
@@ -197,7 +218,8 @@ class MlflowRegistryResource(ConfigurableResource):
             The MLflow run id.
         """
         mlflow = self._activate()
-        with mlflow.start_run(experiment_id=self.experiment_id(tenant), run_name=run_name, tags=dict(tags)) as run:
+        with mlflow.start_run(experiment_id=self.experiment_id(tenant), run_name=run_name,
+                              tags=with_trace(tags)) as run:
             mlflow.log_metrics(dict(metrics))
             for name, text in artifacts.items():
                 mlflow.log_text(text, name)

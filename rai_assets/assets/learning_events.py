@@ -1,6 +1,7 @@
 """Asset: the validated, signature-checked, de-duplicated learning events of a tenant-season."""
 
-
+import os
+import time
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
@@ -33,6 +34,32 @@ CONTRACT_MAJOR = 1
 def landing_prefix(tenant: str, season: str) -> str:
     """Object-store prefix where a tenant uploads the batches of one season."""
     return tenant_key(tenant, "landing", season) + "/"
+
+
+SEASON_CADENCE_S = float(os.environ.get("RAI_SEASON_CADENCE_DAYS", "183")) * 86400
+
+
+def integrity_check_of(reason: str) -> str | None:
+    """Which integrity check a dead letter's reason reports (``signature``, ``digest``), or None."""
+    lowered = reason.lower()
+    if "signature" in lowered:
+        return "signature"
+    if "sha-256" in lowered or "sha256" in lowered or "digest" in lowered:
+        return "digest"
+    return None
+
+
+def record_ingestion_metrics(tenant: str, *, written: int, new_dead: int, reasons: list[str], conflicts: int) -> None:
+    """Throughput, new dead letters, integrity failures and freshness of one ingestion (OBS-1)."""
+    metrics.ingested_events.labels(tenant=tenant).inc(written)
+    metrics.dead_letters_new.labels(tenant=tenant).inc(new_dead)
+    if new_dead:
+        for check in filter(None, map(integrity_check_of, reasons)):
+            metrics.integrity_failures.labels(tenant=tenant, check=check).inc()
+        if conflicts:
+            metrics.integrity_failures.labels(tenant=tenant, check="conflict").inc(conflicts)
+    metrics.ingestion_last_success.labels(tenant=tenant).set(time.time())
+    metrics.season_cadence_seconds.labels(tenant=tenant).set(SEASON_CADENCE_S)
 
 
 @asset(
@@ -103,8 +130,10 @@ def learning_events(
             season_events = events_frame(event_store.load_events(conn, tenant, [season]), spec)
             upsert_season_profile(conn, tenant, season, season_profile(season_events, spec.numeric_features), total)
 
-    metrics.dead_letters.labels(tenant=tenant, season=season).set(dead_total)
+    metrics.set_season_gauge(metrics.dead_letters, tenant, season, dead_total)
     metrics.pipeline_status.labels(stage="ingestion", status="dead_letters" if new_dead else "clean").inc()
+    record_ingestion_metrics(tenant, written=written, new_dead=new_dead,
+                             reasons=[d.reason for d in outcome.dead_letters], conflicts=len(conflicts))
     metrics.export()
     if new_dead:
         context.log.warning(f"{new_dead} new dead letters for {tenant}/{season} (ING-4)")

@@ -174,8 +174,10 @@ def _fallback(season: _Season, champion: ModelVersion, steps: list[str]) -> Mode
     part, spec = season.part, season.part.spec
     naive_pred = season.naive()
     floor = naive_floor(season.actual, season.predict(champion), naive_pred, alpha=spec.promotion.alpha)
-    metrics.served_below_naive.labels(tenant=part.tenant).set(int(floor.below_floor))
+    # forecast MAE vs naive on the season (OBS-1): the same figures the floor's test judged
+    metrics.record_forecast_mae(part.tenant, served_mae=floor.mae_served, naive_mae=floor.mae_naive)
     if not floor.below_floor:
+        metrics.served_below_naive.labels(tenant=part.tenant).set(0)
         return champion
     with season.ledger.connect(part.tenant) as conn:
         previous = _previous_champion(conn, part.tenant, champion.model_id)
@@ -191,6 +193,10 @@ def _fallback(season: _Season, champion: ModelVersion, steps: list[str]) -> Mode
         previous = _naive_model(season, naive_pred)
     if previous.model_id == champion.model_id or previous.state not in (ModelState.VALIDATED,
                                                                        ModelState.DEPRECATED):
+        # no governed fallback possible: the served model stays below the floor (RaiServedModelWorseThanNaive)
+        metrics.served_below_naive.labels(tenant=part.tenant).set(1)
+        steps.append(f"{why}; no fallback possible ({previous.kind} model {previous.mlflow_ref} is "
+                     f"{previous.state}): still served")
         return champion
     with season.ledger.connect(part.tenant) as conn:
         if previous.state is ModelState.VALIDATED:
@@ -207,6 +213,8 @@ def _fallback(season: _Season, champion: ModelVersion, steps: list[str]) -> Mode
             champion_model_id=champion.model_id, stage="rollback", decision="naive_floor",
             statistic=floor.mae_served - floor.mae_naive, p_value=floor.test.p_value, sample_size=floor.test.n,
             evidence={"floor": floor.to_dict()}, run_id=part.run_id)
+    # the fallback (not itself below the floor) serves now; the fallback is counted (RaiNaiveFloorFallback)
+    metrics.served_below_naive.labels(tenant=part.tenant).set(0)
     metrics.naive_floor_fallbacks.labels(tenant=part.tenant).inc()
     steps.append(f"{why} → fell back to {new.kind} model {new.mlflow_ref}")
     _follow_in_mlflow(season.registry, part.tenant, new)
@@ -438,6 +446,7 @@ def _finish(season: _Season, champion: ModelVersion, decision: str, steps: list[
 
 def _result(decision: str, steps: list[str], state: str, test: PromotionDecision | None = None,
             champion: ModelVersion | None = None) -> MaterializeResult:
+    metrics.export()  # the step's decisions, floor and MAE vs naive (pushed to the run's group, OBS-1)
     metadata: dict[str, Any] = {
         "decision": decision,
         "candidate_state": state,

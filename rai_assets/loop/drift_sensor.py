@@ -27,7 +27,7 @@ from dagster import (
     sensor,
 )
 
-from rai_assets.adapters import metrics
+from rai_assets.adapters import metrics, tracing
 from rai_assets.adapters.ledger import loop
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import get_tenant, seasons_after
@@ -40,6 +40,7 @@ from rai_assets.assets.partitions import (
 )
 from rai_assets.loop.guard_check import check_retraining
 from rai_assets.loop.jobs import RETRAIN_TENANT_TAG, RETRAINING_JOB, SENSOR_INTERVAL_S, retraining_job
+from rai_assets.loop.landing_sensor import LANDED_AT_TAG
 
 MAX_REPORTS_PER_TICK = 25
 ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
@@ -50,7 +51,16 @@ ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatu
         description="Actionable drift (effect size, corrected significance, minimum sample, or MAE degradation) → "
         "guarded retraining of the tenant.")
 def drift_sensor(context: SensorEvaluationContext, ledger: LedgerResource) -> SensorResult:
-    """One tick over the drift reports materialized since the cursor."""
+    """One tick over the drift reports materialized since the cursor.
+
+    Each report is handled inside the trace of the run that materialized it (its landed file's), and
+    a retraining run continues that trace (OBS-2).
+    """
+    with tracing.sensor_tick("drift_sensor"):
+        return _drift_tick(context, ledger)
+
+
+def _drift_tick(context: SensorEvaluationContext, ledger: LedgerResource) -> SensorResult:
     after = int(context.cursor) if context.cursor else None
     records = context.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=AssetKey("drift_report"), after_storage_id=after),
@@ -67,34 +77,13 @@ def drift_sensor(context: SensorEvaluationContext, ledger: LedgerResource) -> Se
         dims = tenant_season_partitions.get_partition_key_from_str(record.partition_key).keys_by_dimension
         tenant, season = dims[TENANT_DIMENSION], dims[SEASON_DIMENSION]
         sha = str(materialization.metadata["sha256"].value)
-        with ledger.connect(tenant) as conn:
-            body = loop.drift_report_body(conn, tenant, sha)
-            spec = spec_by_id(get_tenant(conn, tenant).model_spec)
-        if body is None:
-            skipped.append(f"{tenant}/{season}: drift report {sha[:12]}… not in the ledger")
-            continue
-        max_psi = body.get("assessment", {}).get("max_psi") if isinstance(body.get("assessment"), dict) else None
-        if max_psi is not None:
-            metrics.drift_psi_value.labels(tenant=tenant, season=season).set(float(max_psi))
-        active = [r.run_id for r in context.instance.get_runs(
-            RunsFilter(job_name=RETRAINING_JOB, tags={RETRAIN_TENANT_TAG: tenant}, statuses=ACTIVE))]
-        overall, _ = check_retraining(ledger, tenant=tenant, season=season, report_sha256=sha, report_body=body,
-                                      spec=spec, now=datetime.now(UTC), active_retraining_runs=active)
-        with ledger.connect(tenant) as conn:
-            later = seasons_after(conn, season)
-        if overall.allowed and not later:
-            skipped.append(f"{tenant}/{season}: drift is actionable but no later season is registered in the "
-                           "calendar to train a candidate for (rai-assets season register)")
-        elif overall.allowed:
-            target = later[0]
-            requests.append(RunRequest(
-                run_key=f"retrain:{sha}",
-                partition_key=str(partition_key(tenant, target)),
-                tags={RETRAIN_TENANT_TAG: tenant, "rai/trigger": "drift", "rai/drift-report": sha,
-                      "rai/drift-season": season, "rai/tenant": tenant, "rai/season": target},
-            ))
-        else:
-            skipped.append(f"{tenant}/{season}: {overall.reason}")
+        source_run = context.instance.get_run_by_id(record.run_id) if record.run_id else None
+        source_tags = dict(source_run.tags) if source_run is not None else {}
+        parent = source_tags.get(tracing.TRACEPARENT_TAG, "")
+        if LANDED_AT_TAG in source_tags:  # DRIFT-5: landed file → drift report
+            metrics.drift_detection_latency.observe(max(0.0, record.timestamp - float(source_tags[LANDED_AT_TAG])))
+        with tracing.continue_trace(parent):
+            _handle_report(context, ledger, tenant, season, sha, requests, skipped)
     metrics.export()
     for line in skipped:
         context.log.info(f"retraining not requested — {line}")
@@ -103,3 +92,39 @@ def drift_sensor(context: SensorEvaluationContext, ledger: LedgerResource) -> Se
         skip_reason=None if requests else "; ".join(skipped) or "nothing actionable",
         cursor=str(records[-1].storage_id),
     )
+
+
+def _handle_report(context: SensorEvaluationContext, ledger: LedgerResource, tenant: str, season: str, sha: str,
+                   requests: list[RunRequest], skipped: list[str]) -> None:
+    """Guard one drift report; append its run request or the reason it was skipped."""
+    with ledger.connect(tenant) as conn:
+        body = loop.drift_report_body(conn, tenant, sha)
+        spec = spec_by_id(get_tenant(conn, tenant).model_spec)
+    if body is None:
+        skipped.append(f"{tenant}/{season}: drift report {sha[:12]}… not in the ledger")
+        return
+    max_psi = body.get("assessment", {}).get("max_psi") if isinstance(body.get("assessment"), dict) else None
+    if max_psi is not None:
+        metrics.set_season_gauge(metrics.drift_psi_value, tenant, season, float(max_psi))
+    active = [r.run_id for r in context.instance.get_runs(
+        RunsFilter(job_name=RETRAINING_JOB, tags={RETRAIN_TENANT_TAG: tenant}, statuses=ACTIVE))]
+    overall, _ = check_retraining(ledger, tenant=tenant, season=season, report_sha256=sha, report_body=body,
+                                  spec=spec, now=datetime.now(UTC), active_retraining_runs=active)
+    with ledger.connect(tenant) as conn:
+        later = seasons_after(conn, season)
+    if overall.allowed and not later:
+        skipped.append(f"{tenant}/{season}: drift is actionable but no later season is registered in the "
+                       "calendar to train a candidate for (rai-assets season register)")
+    elif overall.allowed:
+        target = later[0]
+        requests.append(RunRequest(
+            run_key=f"retrain:{sha}",
+            partition_key=str(partition_key(tenant, target)),
+            tags={RETRAIN_TENANT_TAG: tenant, "rai/trigger": "drift", "rai/drift-report": sha,
+                  "rai/drift-season": season, "rai/tenant": tenant, "rai/season": target,
+                  **tracing.trace_tags()},
+        ))
+        tracing.log_json(context.log, "retraining requested", tenant=tenant, season=target,
+                         drift_season=season)
+    else:
+        skipped.append(f"{tenant}/{season}: {overall.reason}")

@@ -56,4 +56,11 @@ def check_retraining(ledger: LedgerResource, *, tenant: str, season: str, report
             metrics.retrain_refusals.labels(tenant=tenant, guard=d.guard).inc()
         if d.guard == "cooldown":
             metrics.retrain_cooldown_active.labels(tenant=tenant).set(0 if d.allowed else 1)
+        elif d.guard == "circuit_breaker":
+            metrics.circuit_breaker_open.labels(tenant=tenant).set(0 if d.allowed else 1)
+        elif d.guard == "drift" and d.allowed:
+            metrics.actionable_drift.labels(tenant=tenant).set(now.timestamp())
+    limit = spec.retraining.gpu_hours_per_month
+    if limit > 0:
+        metrics.quota_used_ratio.labels(tenant=tenant).set(hours / limit)
     return evaluate_guards(decisions), decisions

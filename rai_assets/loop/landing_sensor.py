@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections import defaultdict
 
 from dagster import (
@@ -26,6 +27,7 @@ from dagster import (
     sensor,
 )
 
+from rai_assets.adapters import tracing
 from rai_assets.adapters.ledger.models import latest_model_for_partition
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import UnknownTenantError, get_tenant, register_season
@@ -36,6 +38,7 @@ from rai_assets.domain.ingestion import MANIFEST_SUFFIX
 from rai_assets.loop.jobs import LANDING_ONLY, LANDING_WITH_CANDIDATE, SENSOR_INTERVAL_S, ingestion_job
 
 MAX_FILES_PER_TICK = 50
+LANDED_AT_TAG = "rai/landed-at"  # Unix time the sensor saw the files: start of the drift-detection latency
 _LANDING_KEY = re.compile(r"^tenants/([^/]+)/landing/([^/]+)/[^/]+" + re.escape(MANIFEST_SUFFIX) + "$")
 
 
@@ -57,7 +60,17 @@ def landing_manifests(keys: list[str]) -> list[tuple[str, str, str]]:
         description="New signed uploads in the landing zone → add tenant/season partitions, request ingestion.")
 def landing_zone_sensor(context: SensorEvaluationContext, object_store: ObjectStoreResource,
                         ledger: LedgerResource) -> SensorResult:
-    """One tick: find unhandled manifests, register seasons, request one ingestion run per partition."""
+    """One tick: find unhandled manifests, register seasons, request one ingestion run per partition.
+
+    The tick is a span; each requested run starts its own trace (a landed file's trace, OBS-2),
+    linked to the tick, whose ``traceparent`` goes in the run's tags.
+    """
+    with tracing.sensor_tick("landing_zone_sensor"):
+        return _landing_tick(context, object_store, ledger)
+
+
+def _landing_tick(context: SensorEvaluationContext, object_store: ObjectStoreResource,
+                  ledger: LedgerResource) -> SensorResult:
     handled: set[str] = set(json.loads(context.cursor)) if context.cursor else set()
     pending = [m for m in landing_manifests(object_store.list_keys("tenants/")) if m[0] not in handled]
     registered: dict[str, bool] = {}
@@ -91,16 +104,18 @@ def landing_zone_sensor(context: SensorEvaluationContext, object_store: ObjectSt
     new_seasons = sorted({s for _, s in by_partition} - existing_seasons)
     requests = []
     for (tenant, season), keys in sorted(by_partition.items()):
-        with ledger.connect(tenant) as conn:
+        with tracing.landing_trace(tenant, season, keys) as trace_tags, ledger.connect(tenant) as conn:
             candidate = latest_model_for_partition(conn, tenant, season)
         selection = LANDING_WITH_CANDIDATE if candidate is not None else LANDING_ONLY
+        tracing.log_json(context.log, "ingestion requested", tenant=tenant, season=season,
+                         trace_id=trace_tags.get(tracing.TRACE_ID_TAG, ""), files=len(keys))
         requests.append(RunRequest(
             run_key="landing:" + hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:24],
             partition_key=partition_key(tenant, season),
             asset_selection=[a.key for a in selection],
             tags={"rai/trigger": "landing", "rai/tenant": tenant, "rai/season": season,
-                  "rai/landed-files": str(len(keys)),
-                  "rai/candidate": str(candidate.model_id) if candidate is not None else "none"},
+                  "rai/landed-files": str(len(keys)), LANDED_AT_TAG: f"{time.time():.3f}",
+                  "rai/candidate": str(candidate.model_id) if candidate is not None else "none", **trace_tags},
         ))
     return SensorResult(
         run_requests=requests,

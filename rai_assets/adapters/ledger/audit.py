@@ -15,7 +15,9 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from rai_assets.adapters import metrics
 from rai_assets.adapters.ledger.resource import Conn
+from rai_assets.adapters.tracing import current_trace_id
 
 GENESIS = "0" * 64
 _FIELDS = ("tenant_id", "seq", "action", "actor", "db_role", "model_id", "before", "after", "reason", "trace_id",
@@ -26,14 +28,15 @@ def append(conn: Conn, *, tenant: str, action: str, actor: str, reason: str, mod
            before: dict[str, Any] | None = None, after: dict[str, Any] | None = None, trace_id: str = "") -> int:
     """Append one governance action to the tenant's chain; returns its ``seq``.
 
-    The database fills ``seq``, ``prev_hash``, ``at``, ``db_role``, ``entry`` and ``entry_hash``.
+    The database fills ``seq``, ``prev_hash``, ``at``, ``db_role``, ``entry`` and ``entry_hash``;
+    ``trace_id`` defaults to the current span's (OBS-2).
     """
     row = conn.execute(
         "INSERT INTO audit_log (tenant_id, action, actor, db_role, model_id, before, after, reason, trace_id, at,"
         " prev_hash, entry, entry_hash, seq) VALUES (%s, %s, %s, '', %s, %s, %s, %s, %s, now(), '', '', '', 0)"
         " RETURNING seq",
         (tenant, action, actor, model_id, Jsonb(before) if before is not None else None,
-         Jsonb(after) if after is not None else None, reason, trace_id),
+         Jsonb(after) if after is not None else None, reason, trace_id or current_trace_id()),
     ).fetchone()
     assert row is not None
     return int(row["seq"])
@@ -76,4 +79,6 @@ def verify_chain(conn: Conn, tenant: str) -> ChainVerification:
         if mismatched:
             problems.append(f"{where}: columns {mismatched} differ from the hashed entry (edited)")
         expected_prev = row["entry_hash"]
+    if problems:
+        metrics.integrity_failures.labels(tenant=tenant, check="audit_chain").inc()
     return ChainVerification(tenant=tenant, entries=len(rows), ok=not problems, problems=tuple(problems))

@@ -9,6 +9,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from rai_assets.adapters import metrics
 from rai_assets.adapters.ledger.resource import Conn
 
 ROLLBACK_ACTIONS = ("governance.rollback", "promotion.rollback")
@@ -28,6 +29,7 @@ def record_promotion_decision(conn: Conn, *, tenant: str, season: str, candidate
          likelihood_ratio, sample_size, Jsonb(evidence), run_id),
     ).fetchone()
     assert row is not None
+    metrics.record_promotion(tenant, stage, decision)
     return int(row["decision_id"])
 
 

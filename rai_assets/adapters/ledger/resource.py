@@ -24,6 +24,7 @@ from psycopg.rows import DictRow, dict_row
 
 from rai_assets.adapters.ledger.embedded import start_embedded_postgres
 from rai_assets.adapters.ledger.schema import ensure_schema
+from rai_assets.adapters.tracing import current_trace_id
 
 _embedded_urls: dict[str, str] = {}
 _embedded_lock = Lock()
@@ -93,7 +94,8 @@ class LedgerResource(ConfigurableResource):
             tenant: the tenant whose rows this transaction may see and write (``rai.tenant_id``).
             role: the database role to connect as.
             actor: who acts (recorded in the audit log with the database role).
-            trace_id: OpenTelemetry trace id, recorded in the audit log.
+            trace_id: OpenTelemetry trace id, recorded in the audit log (``rai.trace_id``); default:
+                the current span's (OBS-2).
             cohort: the cohort whose current members' rows the ``cohort`` role may read
                 (``rai.cohort_id``; REG-9).
         """
@@ -101,7 +103,7 @@ class LedgerResource(ConfigurableResource):
             conn.execute(
                 "SELECT set_config('rai.tenant_id', %s, true), set_config('rai.actor', %s, true),"
                 " set_config('rai.trace_id', %s, true), set_config('rai.cohort_id', %s, true)",
-                (tenant or "", actor, trace_id, cohort or ""),
+                (tenant or "", actor, trace_id or current_trace_id(), cohort or ""),
             )
             yield conn
 

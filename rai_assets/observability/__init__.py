@@ -1,0 +1,1 @@
+"""Observability as code: Grafana dashboards (generated) and SLO definitions (OBS-4)."""

@@ -1,0 +1,94 @@
+"""One trace id from a landed file to the promotion: sensor tick → run tags → every step → ledger audit
+rows → MLflow run and model version tags → JSON log lines. REQ: OBS-2, OBS-3."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from dagster import DagsterInstance, build_sensor_context
+
+from rai_assets.adapters import metrics, tracing
+from rai_assets.adapters.registry import MlflowRegistryResource
+from rai_assets.definitions import TENANT_SEASON_JOB, build_definitions
+from rai_assets.demo.synthetic import SeasonShape
+from rai_assets.loop.drift_sensor import drift_sensor
+from rai_assets.loop.landing_sensor import landing_zone_sensor
+from rai_assets_tests.loop.synthetic_tenant import land_synthetic_tenant
+
+
+def _instance(log_file) -> DagsterInstance:
+    """An ephemeral instance whose Dagster logs also go, as JSON, to ``log_file`` (as dagster.yaml sets up)."""
+    return DagsterInstance.ephemeral(settings={"python_logs": {"dagster_handler_config": {
+        "handlers": {"rai_json": {"class": "logging.FileHandler", "filename": str(log_file), "formatter": "rai_json"}},
+        "formatters": {"rai_json": {"()": "rai_assets.adapters.tracing.JsonFormatter"}},
+    }}})
+
+
+def test_one_trace_id_from_landing_file_to_promotion(resources, suffix, tmp_path):
+    log_file = tmp_path / "dagster.jsonl"
+    instance = _instance(log_file)
+    tenant = f"trace-{suffix}"
+    seasons = land_synthetic_tenant(resources, instance, tenant, [SeasonShape(), SeasonShape()], n_fields=400,
+                                    keys_dir=tmp_path / "keys")
+
+    tick = landing_zone_sensor(build_sensor_context(instance=instance, resources=resources))
+    requests = {r.tags["rai/season"]: r for r in tick.run_requests}
+    traces = {s: r.tags[tracing.TRACE_ID_TAG] for s, r in requests.items()}
+    assert len(set(traces.values())) == len(seasons), "each landed tenant-season starts its own trace"
+    assert all(len(t) == 32 and t != "0" * 32 for t in traces.values())
+    for season, request in requests.items():
+        assert request.tags[tracing.TRACEPARENT_TAG].split("-")[1] == traces[season]
+
+    job = build_definitions(resources).resolve_job_def(TENANT_SEASON_JOB)
+    runs = {}
+    for season in seasons:  # what the run launcher does with the sensor's requests (tags included)
+        result = job.execute_in_process(instance=instance, partition_key=requests[season].partition_key,
+                                        tags=requests[season].tags)
+        assert result.success
+        runs[season] = result.run_id
+    season, trace_id = seasons[1], traces[seasons[1]]
+
+    ledger = resources["ledger"]
+    with ledger.connect(tenant) as conn:
+        model = conn.execute("SELECT model_id, mlflow_version, mlflow_run_id, state FROM model_versions"
+                             " WHERE tenant_id = %s AND season_id = %s", (tenant, season)).fetchone()
+        rows = conn.execute("SELECT action, after->>'state' AS state, trace_id FROM audit_log"
+                            " WHERE tenant_id = %s AND model_id = %s ORDER BY seq",
+                            (tenant, model["model_id"])).fetchall()
+    assert model["state"] == "CHAMPION", "the synthetic tenant's first candidate beats the naive baseline"
+    assert [r["state"] for r in rows][-1] == "CHAMPION"
+    assert {r["trace_id"] for r in rows} == {trace_id}, rows  # every audit row the steps wrote
+
+    registry: MlflowRegistryResource = resources["mlflow_registry"]
+    client = registry.client()
+    version = client.get_model_version(registry.model_name(tenant), str(model["mlflow_version"]))
+    assert version.tags["trace_id"] == trace_id
+    assert version.tags["champion_trace_id"] == trace_id  # the promotion
+    assert client.get_run(model["mlflow_run_id"]).data.tags["trace_id"] == trace_id
+    evaluation_runs = client.search_runs([registry.experiment_id(tenant)],
+                                         filter_string=f"tags.trace_id = '{trace_id}'")
+    assert len(evaluation_runs) >= 2  # the training run and the evaluation run
+
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    of_run = [line for line in lines if line["run_id"] == runs[season]]
+    assert of_run, "the run's Dagster log lines are JSON"
+    assert {line["trace_id"] for line in of_run} == {trace_id}
+    assert {line["tenant"] for line in of_run} == {tenant} and {line["season"] for line in of_run} == {season}
+    assert all({"timestamp", "level", "message"} <= set(line) for line in of_run)
+
+    # model_promotion's naive floor (REG-10) feeds MAE vs naive and the served-below-naive gauge (OBS-1)
+    assert metrics.REGISTRY.get_sample_value("rai_forecast_mae_kg_ha", {"tenant": tenant, "model": "naive"}) > 0
+    assert metrics.REGISTRY.get_sample_value("rai_forecast_mae_kg_ha", {"tenant": tenant, "model": "served"}) > 0
+    assert metrics.REGISTRY.get_sample_value("rai_served_below_naive", {"tenant": tenant}) == 0
+    assert metrics.REGISTRY.get_sample_value("rai_promotion_decisions_total",
+                                             {"tenant": tenant, "decision": "bootstrap"}) == 1
+
+    # the drift sensor reads the reports inside the trace of the run that wrote them (guards, PSI gauges)
+    drift_sensor(build_sensor_context(instance=instance, resources=resources))
+    # cardinality (README): the series this tenant has after two seasons through the whole graph and the sensors
+    series = metrics.series_of_tenant(tenant)
+    by_metric = Counter(sample.name for family in metrics.REGISTRY.collect() for sample in family.samples
+                        if sample.labels.get("tenant") == tenant)
+    print(f"series of tenant {tenant}: {series} (bound {metrics.MAX_SERIES_PER_TENANT}): {sorted(by_metric.items())}")
+    assert 0 < series <= metrics.MAX_SERIES_PER_TENANT
