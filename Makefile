@@ -8,7 +8,7 @@ export DAGSTER_HOME  := $(STATE)/dagster
 export GX_ANALYTICS_ENABLED := false
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: demo test bench dagster mlflow loop lint install install-dev clean
+.PHONY: demo test test-k8s bench dagster mlflow loop lint install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test: install-dev
 	$(BIN)/ruff check rai_assets rai_assets_tests benchmarks
 	$(BIN)/mypy rai_assets
 	$(BIN)/pytest -n 2 --dist loadfile -q
+
+## Kubernetes tier (marker k8s): helm-values.yaml rendered with the official chart and validated, resources/k8s
+## applied to a real kube-apiserver (shared/tools/k8s, built once ~5 min), K8sRunLauncher + k8s_job_executor runs.
+test-k8s: install-dev
+	$(BIN)/pytest -m k8s -q rai_assets_tests/k8s
 
 ## Benchmarks (ingestion throughput, drift engine); JSON results in benchmarks/results/.
 bench: install-dev

@@ -17,6 +17,7 @@ from rai_assets.assets.common import ASSET_GROUP, partition_context
 from rai_assets.assets.dataset_snapshot import dataset_snapshot
 from rai_assets.assets.model_io import snapshot_frame
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.deployment import TRAINING_OP_TAGS
 from rai_assets.domain.evaluation import regression_metrics
 from rai_assets.domain.features import feature_matrix, target_vector
 from rai_assets.domain.lifecycle import ModelState
@@ -31,7 +32,7 @@ tracer = trace.get_tracer("rai_assets")
     group_name=ASSET_GROUP,
     kinds={"xgboost", "mlflow"},
     deps=[dataset_snapshot],
-    tags={"rai/gpu": "optional"},
+    tags={"rai/gpu": "optional"}, op_tags=TRAINING_OP_TAGS,  # REG-8: GPU step pod on K8s (rai_assets/deployment.py)
     description="Candidate model trained on the partition's snapshot with a fixed seed (REG-2), registered as a "
     "new version of the tenant's MLflow model (REG-1); lifecycle DRAFT → TRAINING → VALIDATED | FAILED (REG-3).",
 )
