@@ -38,13 +38,28 @@ MANIFESTS = REPO / "resources" / "k8s"
 K8S_TARGET_VERSIONS = ("1.30.0", "1.35.0")  # kubernetes-validate schemas the manifests must satisfy (INF-2)
 
 
-def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd``; raise with its stderr when it fails."""
+def run(cmd: list[str], check: bool = True, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd``; with ``check``, raise with its output when it fails."""
     proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, cmd))} -> {proc.returncode}\n"
                              f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
+
+
+def wait_for_quota(kubectl: str, env: dict[str, str], namespace: str, name: str, timeout_s: float = 60) -> None:
+    """Wait until the quota controller has computed ``status.hard`` of a ResourceQuota: until then the
+    API server admits pods without counting them against it (a new quota is not enforced at once)."""
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        quota = json.loads(run([kubectl, "get", "resourcequota", name, "-n", namespace, "-o", "json"], env=env).stdout)
+        if quota.get("status", {}).get("hard"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"ResourceQuota {namespace}/{name} has no status after {timeout_s} s")
 
 
 @pytest.fixture(scope="session")
