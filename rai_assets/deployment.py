@@ -169,3 +169,51 @@ def pod_creation_failure(batch_api: Any, core_api: Any, namespace: str, job_name
         return None
     latest = max(refused, key=lambda e: e.last_timestamp or e.first_timestamp or now)
     return str(latest.message)
+
+
+LANDING_EXPIRE_DAYS = 90  # raw tenant uploads: in the ledger once ingested; kept a season for re-plays
+TMP_EXPIRE_DAYS = 1  # INF-3: tmp/ goes after 24 h
+
+
+def provision_bucket(client: Any, bucket: str, tenants: list[str], *, region: str = "us-east-1") -> None:
+    """Create (or update) the production object-store bucket (INF-3).
+
+    Object Lock is enabled at creation (it implies versioning; it cannot be switched on later), with no
+    default retention: snapshots and signed reports get COMPLIANCE retention per object when written
+    write-once (``ObjectStoreResource.s3_object_lock_days``). Public access is blocked, objects are
+    encrypted (SSE-S3), and lifecycle rules expire ``tmp/`` after :data:`TMP_EXPIRE_DAYS` and each tenant's
+    landing zone (``tenants/<tenant>/landing/``) after :data:`LANDING_EXPIRE_DAYS`, with noncurrent versions
+    and incomplete multipart uploads cleaned up.
+
+    Args:
+        client: a boto3 S3 client.
+        bucket: bucket name; an existing bucket owned by the caller is updated in place.
+        tenants: tenant ids whose landing zones get a rule (S3 prefixes have no wildcard).
+        region: the bucket's region (no LocationConstraint for us-east-1).
+
+    Raises:
+        botocore.exceptions.ClientError: S3 refused a call (e.g. the bucket belongs to someone else).
+    """
+    from botocore.exceptions import ClientError
+
+    create: dict[str, Any] = {"Bucket": bucket, "ObjectLockEnabledForBucket": True}
+    if region != "us-east-1":
+        create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        client.create_bucket(**create)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+            raise
+    client.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    client.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+
+    def rule(rule_id: str, prefix: str, days: int) -> dict[str, Any]:
+        return {"ID": rule_id, "Filter": {"Prefix": prefix}, "Status": "Enabled", "Expiration": {"Days": days},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": days},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
+
+    rules = [rule("tmp", "tmp/", TMP_EXPIRE_DAYS)]
+    rules += [rule(f"landing-{t}", f"tenants/{t}/landing/", LANDING_EXPIRE_DAYS) for t in sorted(set(tenants))]
+    client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
