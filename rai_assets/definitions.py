@@ -11,6 +11,7 @@ an embedded Postgres ledger and a local signing key.
 | ``MLFLOW_TRACKING_URI`` | the MLflow server (``MLFLOW_ARTIFACT_ROOT`` for new experiments) |
 | ``RAI_S3_BUCKET`` / ``RAI_S3_ENDPOINT_URL`` | the object store (AWS S3 or MinIO) |
 | ``RAI_SIGNING_KEY`` | base64 Ed25519 seed (a K8s Secret) |
+| ``RAI_EXECUTOR`` | ``k8s``: ``k8s_job_executor`` for every job (``rai_assets.deployment``) |
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from rai_assets.assets.model_promotion import model_promotion
 from rai_assets.assets.partitions import tenant_season_partitions
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.assets.yield_forecasts import yield_forecasts
+from rai_assets.deployment import GPU_RUN_TAGS, select_executor
 from rai_assets.governance.jobs import governance_job, retention_job, retention_schedule
 from rai_assets.loop.drift_sensor import drift_sensor
 from rai_assets.loop.jobs import ingestion_job, retraining_job
@@ -101,6 +103,7 @@ tenant_season_job = define_asset_job(
     TENANT_SEASON_JOB,
     selection=AssetSelection.groups(ASSET_GROUP),
     partitions_def=tenant_season_partitions,
+    tags=GPU_RUN_TAGS,  # it trains: counted against the run queue's GPU-run cap (helm-values.yaml)
     description="The whole tenant × season graph for one partition: ingest → snapshot → train → evaluate → "
     "bias audit → drift report → forecasts.",
 )
@@ -117,6 +120,7 @@ def build_definitions(resources: dict[str, object]) -> Definitions:
         schedules=[retention_schedule],
         sensors=[landing_zone_sensor, drift_sensor, retraining_failure_sensor, retraining_success_sensor],
         resources=resources,
+        executor=select_executor(),  # RAI_EXECUTOR=k8s: one K8s Job per step (rai_assets/deployment.py)
     )
 
 
