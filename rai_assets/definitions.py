@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
+from dagster_aws.s3 import S3Resource
 
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.object_store import ObjectStoreResource
@@ -71,7 +72,8 @@ def build_resources(resolve_env: bool = False) -> dict[str, object]:
         "object_store": ObjectStoreResource(
             local_root=str(Path(local) / "objects"),
             s3_bucket=_env("RAI_S3_BUCKET"),
-            s3_endpoint_url=_env("RAI_S3_ENDPOINT_URL"),
+            # INF-3: the S3 client is dagster-aws's; credentials and region from the AWS environment
+            s3=S3Resource(endpoint_url=_env("RAI_S3_ENDPOINT_URL") or None, max_attempts=5),
         ),
         "mlflow_registry": MlflowRegistryResource(
             tracking_uri=_env("MLFLOW_TRACKING_URI"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
+from dagster_aws.s3 import S3Resource
 
 from rai_assets.adapters.object_store import ObjectExistsError, ObjectStoreResource
 from rai_assets.deployment import LANDING_EXPIRE_DAYS, TMP_EXPIRE_DAYS, provision_bucket
@@ -15,7 +15,8 @@ from rai_assets.deployment import LANDING_EXPIRE_DAYS, TMP_EXPIRE_DAYS, provisio
 
 @pytest.fixture
 def bucket(s3_endpoint: str):
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    # the project's S3 client: dagster-aws's S3Resource, as ObjectStoreResource uses it
+    client = S3Resource(endpoint_url=s3_endpoint, region_name="us-east-1").get_client()
     name = f"rai-prod-{uuid.uuid4().hex[:8]}"
     provision_bucket(client, name, ["village-a", "village-b"])
     provision_bucket(client, name, ["village-a", "village-b"])  # idempotent
@@ -40,7 +41,7 @@ def test_locked_snapshot_cannot_be_overwritten_or_deleted(bucket, s3_endpoint):
     """SNAP-2 / INF-3: a write-once object gets COMPLIANCE retention; an overwrite through the store is refused,
     and deleting the locked version on S3 itself is refused."""
     client, name = bucket
-    store = ObjectStoreResource(s3_bucket=name, s3_endpoint_url=s3_endpoint, s3_object_lock_days=1)
+    store = ObjectStoreResource(s3_bucket=name, s3=S3Resource(endpoint_url=s3_endpoint), s3_object_lock_days=1)
     key = "tenants/village-a/snapshots/s02/manifest.json"
     store.put_bytes(key, b'{"root": "abc"}', write_once=True)
     head = client.head_object(Bucket=name, Key=key)
