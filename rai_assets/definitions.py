@@ -11,6 +11,7 @@ an embedded Postgres ledger and a local signing key.
 | ``MLFLOW_TRACKING_URI`` | the MLflow server (``MLFLOW_ARTIFACT_ROOT`` for new experiments) |
 | ``RAI_S3_BUCKET`` / ``RAI_S3_ENDPOINT_URL`` | the object store (AWS S3 or MinIO) |
 | ``RAI_SIGNING_KEY`` | base64 Ed25519 seed (a K8s Secret) |
+| ``RAI_EXECUTOR`` | ``k8s``: ``k8s_job_executor`` for every job (``rai_assets.deployment``) |
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
+from dagster_aws.s3 import S3Resource
 
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.object_store import ObjectStoreResource
@@ -36,6 +38,7 @@ from rai_assets.assets.model_promotion import model_promotion
 from rai_assets.assets.partitions import tenant_season_partitions
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.assets.yield_forecasts import yield_forecasts
+from rai_assets.deployment import GPU_RUN_TAGS, select_executor
 from rai_assets.governance.jobs import governance_job, retention_job, retention_schedule
 from rai_assets.loop.drift_sensor import drift_sensor
 from rai_assets.loop.jobs import ingestion_job, retraining_job
@@ -70,7 +73,8 @@ def build_resources(resolve_env: bool = False) -> dict[str, object]:
         "object_store": ObjectStoreResource(
             local_root=str(Path(local) / "objects"),
             s3_bucket=_env("RAI_S3_BUCKET"),
-            s3_endpoint_url=_env("RAI_S3_ENDPOINT_URL"),
+            # INF-3: the S3 client is dagster-aws's; credentials and region from the AWS environment
+            s3=S3Resource(endpoint_url=_env("RAI_S3_ENDPOINT_URL") or None, max_attempts=5),
         ),
         "mlflow_registry": MlflowRegistryResource(
             tracking_uri=_env("MLFLOW_TRACKING_URI"),
@@ -102,6 +106,7 @@ tenant_season_job = define_asset_job(
     TENANT_SEASON_JOB,
     selection=AssetSelection.groups(ASSET_GROUP),
     partitions_def=tenant_season_partitions,
+    tags=GPU_RUN_TAGS,  # it trains: counted against the run queue's GPU-run cap (helm-values.yaml)
     description="The whole tenant × season graph for one partition: ingest → snapshot → train → evaluate → "
     "bias audit → drift report → forecasts.",
 )
@@ -120,6 +125,7 @@ def build_definitions(resources: dict[str, object]) -> Definitions:
                  metrics_gc_sensor],
         resources=resources,
         loggers={"console": json_console_logger},
+        executor=select_executor(),  # RAI_EXECUTOR=k8s: one K8s Job per step (rai_assets/deployment.py)
     )
 
 

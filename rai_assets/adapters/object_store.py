@@ -14,13 +14,14 @@ Requirements served here:
   tenant id arriving from outside cannot escape its prefix (``..``, ``/``, ``\\`` and any
   character outside ``[A-Za-z0-9._=-]`` are rejected before any I/O).
 * REG-6 — registration verifies the artifact exists: :meth:`ObjectStoreResource.exists`.
+* INF-3 — in S3 mode the client is dagster-aws's :class:`~dagster_aws.s3.S3Resource`'s (endpoint,
+  region, credentials, retries configured there, as Dagster deployments on AWS expect).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import hashlib
 import os
 import re
@@ -31,7 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
-from pydantic import PrivateAttr
+from dagster_aws.s3 import S3Resource
+from pydantic import Field, PrivateAttr
 
 from rai_assets.domain.ids import MAX_SLUG_LENGTH, SLUG_PATTERN
 
@@ -207,16 +209,6 @@ def _client_error_code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-@functools.cache
-def _botocore_loader() -> Any:
-    """One botocore data loader per process: every client then reuses the parsed S3 service
-    model instead of re-reading it (~90 ms per new session), while credentials are still
-    resolved per client session."""
-    from botocore.loaders import create_loader
-
-    return create_loader(os.environ.get("AWS_DATA_PATH"))
-
-
 def _fsync_dir(path: Path) -> None:
     """Best-effort fsync of a directory so a rename/link into it survives a crash."""
     try:
@@ -236,8 +228,9 @@ class ObjectStoreResource(ConfigurableResource):
 
     Mode is chosen by configuration alone: an empty ``s3_bucket`` stores files under
     ``local_root``; a non-empty one stores objects in that bucket (AWS, or any S3-compatible
-    endpoint via ``s3_endpoint_url``) using boto3, with credentials and region from the usual
-    AWS environment/config chain. The boto3 client is created lazily and cached per instance.
+    endpoint) through the client of dagster-aws's ``S3Resource`` (``s3``): endpoint, region,
+    credentials and retries are configured there, or come from the usual AWS environment/config
+    chain. The client is created lazily and cached per instance.
 
     Keys are ``/``-separated relative paths validated by :func:`validate_key` before any I/O
     (GOV-6); use :func:`tenant_key` to place objects under a tenant's prefix.
@@ -246,8 +239,13 @@ class ObjectStoreResource(ConfigurableResource):
         local_root: directory of the local store (relative paths resolve against the current
             working directory at call time). Used when ``s3_bucket`` is empty.
         s3_bucket: bucket name; non-empty selects S3 mode.
-        s3_endpoint_url: custom endpoint (MinIO, moto); empty means the AWS default. When set,
-            path-style addressing is used.
+        s3: the dagster-aws ``S3Resource`` whose ``get_client()`` is used in S3 mode. Unset, one
+            is built from ``s3_endpoint_url`` with ``max_attempts=5`` (credentials and region from
+            the AWS environment).
+        s3_endpoint_url: shorthand for ``S3Resource(endpoint_url=...)`` when ``s3`` is unset
+            (MinIO, moto); empty means the AWS default. Setting both is an error. An IP-address
+            endpoint is addressed path-style; an S3-compatible store on a host name must accept
+            virtual-host requests, or set ``addressing_style = path`` in the AWS config file.
         s3_prefix: optional key prefix inside the bucket (validated like a key; surrounding
             ``/`` ignored).
         s3_object_lock_days: if > 0, write-once puts in S3 mode also set Object Lock
@@ -257,6 +255,7 @@ class ObjectStoreResource(ConfigurableResource):
 
     local_root: str = ".rai/objects"
     s3_bucket: str = ""
+    s3: S3Resource | None = Field(default=None, description="dagster-aws S3Resource giving the S3 client")
     s3_endpoint_url: str = ""
     s3_prefix: str = ""
     s3_object_lock_days: int = 0
@@ -505,28 +504,33 @@ class ObjectStoreResource(ConfigurableResource):
 
     # ---- S3 mode
 
+    def s3_resource(self) -> S3Resource:
+        """The dagster-aws ``S3Resource`` this store's S3 client comes from (INF-3).
+
+        ``s3`` when configured, else ``S3Resource(endpoint_url=s3_endpoint_url, max_attempts=5)``.
+
+        Raises:
+            ValueError: both ``s3`` and ``s3_endpoint_url`` are set (the endpoint belongs in ``s3``).
+        """
+        if self.s3 is not None:
+            if self.s3_endpoint_url:
+                raise ValueError("ObjectStoreResource: set the endpoint in s3=S3Resource(endpoint_url=...) "
+                                 "or s3_endpoint_url, not both")
+            return self.s3
+        return S3Resource(endpoint_url=self.s3_endpoint_url or None, max_attempts=5)
+
     def _s3(self) -> S3Client:
-        """Return the cached boto3 S3 client, creating it on first use (thread-safe)."""
+        """Return the cached S3 client from :meth:`s3_resource`, creating it on first use (thread-safe).
+
+        ``S3Resource.get_client`` builds it on a fresh boto3 session (boto3's default session is not
+        safe to create clients from concurrently), with standard-mode retries.
+        """
         client = self._client
         if client is not None:
             return client
         with _CLIENT_LOCK:
             if self._client is None:
-                import boto3
-                import botocore.session
-                from botocore.config import Config
-
-                config = Config(
-                    retries={"mode": "standard", "max_attempts": 5},
-                    s3={"addressing_style": "path"} if self.s3_endpoint_url else None,
-                )
-                # A private Session (boto3's default one is not thread-safe to create clients
-                # from) sharing the process-wide model loader.
-                core_session = botocore.session.Session()
-                core_session.register_component("data_loader", _botocore_loader())
-                self._client = boto3.session.Session(botocore_session=core_session).client(
-                    "s3", endpoint_url=self.s3_endpoint_url or None, config=config
-                )
+                self._client = self.s3_resource().get_client()
             return self._client
 
     def _s3_base(self) -> str:

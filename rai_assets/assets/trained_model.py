@@ -22,6 +22,7 @@ from rai_assets.assets.dataset_snapshot import SUITE as SNAPSHOT_SUITE
 from rai_assets.assets.dataset_snapshot import dataset_snapshot
 from rai_assets.assets.model_io import snapshot_frame
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.deployment import TRAINING_OP_TAGS
 from rai_assets.domain.canonical import canonical_json, sha256_hex
 from rai_assets.domain.cohort import cohort_features, plan_cohort_model, pooled_frame
 from rai_assets.domain.evaluation import regression_metrics
@@ -39,7 +40,7 @@ tracer = trace.get_tracer("rai_assets")
     group_name=ASSET_GROUP,
     kinds={"xgboost", "mlflow"},
     deps=[dataset_snapshot],
-    tags={"rai/gpu": "optional"},
+    tags={"rai/gpu": "optional"}, op_tags=TRAINING_OP_TAGS,  # REG-8: GPU step pod on K8s (rai_assets/deployment.py)
     description="Candidate model trained on the partition's snapshot with a fixed seed (REG-2), registered as a "
     "new version of the tenant's MLflow model (REG-1) — or, for a tenant in a cohort, the cohort's model pooled "
     "over its members' snapshots (REG-9); lifecycle DRAFT → TRAINING → VALIDATED | FAILED (REG-3).",

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from rai_assets.domain.device import resolve_training_device
 from rai_assets.domain.model_spec import ModelSpec
 
 _CODE_FILES = ("training.py", "features.py", "cohort.py")
@@ -36,14 +36,11 @@ def code_version() -> str:
 def detect_device() -> str:
     """``"cuda"`` when XGBoost has CUDA support and an NVIDIA GPU is visible, else ``"cpu"``.
 
-    ``RAI_TRAINING_DEVICE`` (``cpu`` / ``cuda``) overrides the detection.
+    ``RAI_TRAINING_DEVICE=cpu`` forces CPU; ``cuda`` (or a pod that requested a GPU) is honoured only
+    when CUDA is usable, else the step trains on CPU and logs a warning.
     """
-    forced = os.environ.get("RAI_TRAINING_DEVICE", "").strip().lower()
-    if forced in ("cpu", "cuda"):
-        return forced
-    has_cuda_build = bool(xgb.build_info().get("USE_CUDA"))
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset") not in ("", "-1")
-    return "cuda" if has_cuda_build and visible and shutil.which("nvidia-smi") else "cpu"
+    # REG-8: a requested GPU that is not usable falls back to CPU with a warning (domain/device.py).
+    return resolve_training_device(os.environ.get("RAI_TRAINING_DEVICE", ""))
 
 
 def train_regressor(features: pd.DataFrame, target: np.ndarray, spec: ModelSpec, device: str = "cpu"

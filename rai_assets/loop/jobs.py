@@ -14,6 +14,7 @@ from rai_assets.assets.model_promotion import model_promotion
 from rai_assets.assets.partitions import tenant_season_partitions
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.assets.yield_forecasts import yield_forecasts
+from rai_assets.deployment import GPU_RUN_TAGS
 
 INGESTION_JOB = "ingestion_job"
 # How often the daemon evaluates the loop's sensors (seconds); the headless scenario sets it low.
@@ -40,7 +41,7 @@ retraining_job = define_asset_job(
     selection=AssetSelection.assets(dataset_snapshot, trained_model),
     partitions_def=tenant_season_partitions,
     op_retry_policy=STEP_RETRY,
-    tags={"dagster/max_runtime": str(24 * 3600)},  # RET-9: a retraining run may take at most 24 h
+    tags={"dagster/max_runtime": str(24 * 3600), **GPU_RUN_TAGS},  # RET-9: at most 24 h; GPU-run cap
     description="Guarded retraining of one tenant for its next season: snapshot of every season up to the drifted "
     "one → candidate model (RET-1..9). The candidate is judged when that season's labels land.",
 )

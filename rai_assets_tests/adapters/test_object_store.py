@@ -1,7 +1,8 @@
 """Tests for the object store adapter, against the real local filesystem and a real moto S3 server.
 
 Behaviour tests run once per mode: ``local`` (files under tmp_path), ``s3`` (fresh bucket on the
-moto server over loopback) and ``s3-prefixed`` (same, with ``s3_prefix`` set). Nothing is mocked.
+moto server over loopback, endpoint via the ``s3_endpoint_url`` shorthand) and ``s3-prefixed`` (same,
+with ``s3_prefix`` set and the client from an explicit dagster-aws ``S3Resource``). Nothing is mocked.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from dagster import EnvVar, asset, materialize
+from dagster_aws.s3 import S3Resource
 
 from rai_assets.adapters.object_store import (
     InvalidObjectKeyError,
@@ -72,11 +74,10 @@ def store(mode: str, tmp_path: Path, request: pytest.FixtureRequest) -> ObjectSt
     if mode == "local":
         return ObjectStoreResource(local_root=str(tmp_path / "objects"))
     endpoint: str = request.getfixturevalue("s3_endpoint")
-    return ObjectStoreResource(
-        s3_bucket=_new_bucket(endpoint),
-        s3_endpoint_url=endpoint,
-        s3_prefix="env/dev" if mode == "s3-prefixed" else "",
-    )
+    if mode == "s3-prefixed":  # INF-3: the client of dagster-aws's S3Resource, configured explicitly
+        return ObjectStoreResource(s3_bucket=_new_bucket(endpoint), s3=S3Resource(endpoint_url=endpoint),
+                                   s3_prefix="env/dev")
+    return ObjectStoreResource(s3_bucket=_new_bucket(endpoint), s3_endpoint_url=endpoint)
 
 
 # ---------------------------------------------------------------- behaviour in every mode
@@ -388,3 +389,45 @@ def test_works_as_dagster_resource_with_env_config(s3_endpoint: str, monkeypatch
     assert (
         _s3_client(s3_endpoint).get_object(Bucket=bucket, Key="tenants/t1/out.txt")["Body"].read() == b"hello"
     )
+
+
+def test_s3_client_comes_from_dagster_aws_s3_resource(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """INF-3: both configurations get their client from ``S3Resource.get_client`` (once per store)."""
+    calls: list[str | None] = []
+    original = S3Resource.get_client
+
+    def spy(self: S3Resource) -> object:
+        calls.append(self.endpoint_url)
+        return original(self)
+
+    monkeypatch.setattr(S3Resource, "get_client", spy)
+    bucket = _new_bucket(s3_endpoint)
+    explicit = ObjectStoreResource(s3_bucket=bucket, s3=S3Resource(endpoint_url=s3_endpoint, max_attempts=2))
+    shorthand = ObjectStoreResource(s3_bucket=bucket, s3_endpoint_url=s3_endpoint)
+    explicit.put_bytes("a", b"1")
+    assert explicit.exists("a")
+    assert shorthand.get_bytes("a") == b"1"
+    assert calls == [s3_endpoint, s3_endpoint]
+    assert shorthand.s3_resource().max_attempts == 5
+    with pytest.raises(ValueError, match="not both"):
+        ObjectStoreResource(s3_bucket=bucket, s3=S3Resource(), s3_endpoint_url=s3_endpoint).exists("a")
+
+
+def test_nested_s3_resource_resolves_env_config_in_a_run(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in definitions.py: the bucket and the S3Resource's endpoint are EnvVars resolved at run time."""
+    bucket = _new_bucket(s3_endpoint)
+    monkeypatch.setenv("TEST_OBJECT_STORE_BUCKET", bucket)
+    monkeypatch.setenv("TEST_OBJECT_STORE_ENDPOINT", s3_endpoint)
+
+    @asset
+    def stored(object_store: ObjectStoreResource) -> str:
+        object_store.put_bytes(tenant_key("t1", "nested.txt"), b"via S3Resource", write_once=True)
+        return object_store.uri(tenant_key("t1", "nested.txt"))
+
+    resource = ObjectStoreResource(s3_bucket=EnvVar("TEST_OBJECT_STORE_BUCKET"),
+                                   s3=S3Resource(endpoint_url=EnvVar("TEST_OBJECT_STORE_ENDPOINT")))
+    result = materialize([stored], resources={"object_store": resource})
+    assert result.success
+    assert result.output_for_node("stored") == f"s3://{bucket}/tenants/t1/nested.txt"
+    body = _s3_client(s3_endpoint).get_object(Bucket=bucket, Key="tenants/t1/nested.txt")["Body"].read()
+    assert body == b"via S3Resource"
