@@ -61,7 +61,7 @@ from rai_assets.adapters.ledger.resource import LedgerResource  # noqa: E402
 from rai_assets.adapters.ledger.tenants import get_tenant, register_season, register_tenant  # noqa: E402
 from rai_assets.assets.worker_pool import chunk_map  # noqa: E402
 from rai_assets.domain.canonical import canonical_json, sha256_hex  # noqa: E402
-from rai_assets.domain.contract import Contract, reader_for_major  # noqa: E402
+from rai_assets.domain.contract import MajorReader, reader_for_major  # noqa: E402
 from rai_assets.domain.ingestion import DATA_SUFFIX, build_manifest, deduplicate, process_batch  # noqa: E402
 from rai_assets.domain.signing import KeyPair, verify  # noqa: E402
 from rai_assets.resource_files import resources_dir  # noqa: E402
@@ -183,7 +183,7 @@ def per_event_verify_seconds(batches: list[Batch], key: KeyPair, sample: int) ->
     return len(signed), time.perf_counter() - start
 
 
-def run_pipeline(ledger: LedgerResource, batches: list[Batch], contract: Contract) -> StageTimes:
+def run_pipeline(ledger: LedgerResource, batches: list[Batch], contract: MajorReader) -> StageTimes:
     """Ingest every batch as the ``learning_events`` asset does, one ledger transaction per batch."""
     times = StageTimes()
     clock = time.perf_counter

@@ -1,6 +1,6 @@
 -- Hardening (issue 8): the ledger's own functions cannot be subverted by a session's temporary
--- tables.
--- REQ: GOV-1, GOV-3, GOV-4, REG-3, REG-5
+-- tables, and dead letters keep their raw bytes and are recorded once.
+-- REQ: GOV-1, GOV-2, GOV-3, GOV-4, REG-3, REG-5, ING-4
 --
 -- ---------------------------------------------------------------- pinned search_path (GOV-3, REG-3, REG-5)
 -- The trigger functions of 0002/0003 looked their tables up by unqualified name with the caller's
@@ -35,3 +35,29 @@ BEGIN
                  current_database());
 END $$;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
+-- ---------------------------------------------------------------- dead letters: raw bytes, once (ING-4)
+-- The raw line is kept byte for byte (a NUL or invalid UTF-8 cannot be stored in text); raw_payload
+-- stays as a readable rendering. raw_sha256 is the digest of raw_bytes, checked by the database.
+ALTER TABLE dead_letters ADD COLUMN raw_bytes bytea;
+UPDATE dead_letters SET raw_bytes = convert_to(raw_payload, 'UTF8')
+ WHERE raw_sha256 = encode(sha256(convert_to(raw_payload, 'UTF8')), 'hex');
+ALTER TABLE dead_letters ADD CONSTRAINT dead_letters_raw_digest
+  CHECK (raw_bytes IS NULL OR raw_sha256 = encode(sha256(raw_bytes), 'hex'));
+-- rows recorded before 0006 whose text rendering was lossy keep raw_bytes NULL; new rows must carry it
+ALTER TABLE dead_letters ADD CONSTRAINT dead_letters_raw_kept CHECK (raw_bytes IS NOT NULL) NOT VALID;
+
+-- One dead letter per (source object, line, reason): the old key held line_no (NULL for batch-level
+-- rejections, and NULLs are distinct) so batch-level dead letters were added again on every re-run.
+DELETE FROM dead_letters d USING dead_letters k
+ WHERE d.tenant_id = k.tenant_id AND d.season_id = k.season_id AND d.source_file = k.source_file
+   AND d.line_no IS NOT DISTINCT FROM k.line_no AND d.reason = k.reason AND d.dead_letter_id > k.dead_letter_id;
+DO $$
+DECLARE c text;
+BEGIN
+  FOR c IN SELECT conname FROM pg_constraint WHERE conrelid = 'public.dead_letters'::regclass AND contype = 'u' LOOP
+    EXECUTE format('ALTER TABLE dead_letters DROP CONSTRAINT %I', c);
+  END LOOP;
+END $$;
+CREATE UNIQUE INDEX dead_letters_once ON dead_letters (tenant_id, season_id, source_file, line_no, reason)
+  NULLS NOT DISTINCT;
