@@ -176,7 +176,7 @@ def parse_json_line(raw: str | bytes) -> Any:
         ValueError: the text is not strict JSON (``json.JSONDecodeError`` is a ValueError).
     """
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    if _TINY_EXPONENT.search(data):
+    if (b"e-" in data or b"E-" in data) and _TINY_EXPONENT.search(data):  # substring test first: ~0.1 µs
         text = data.decode("utf-8", "replace")
         return json.loads(text, parse_constant=_reject_constant, parse_float=_exact_float)
     try:

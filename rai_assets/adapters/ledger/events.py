@@ -27,18 +27,31 @@ def stored_digests(conn: Conn, tenant: str, season: str) -> dict[str, str]:
 def insert_events(conn: Conn, tenant: str, season: str, events: Sequence[AcceptedEvent], run_id: str) -> int:
     """Bulk-insert new events; returns the number written.
 
-    One ``INSERT … SELECT FROM unnest(…)`` over column arrays: the row-level policy checks every
-    row, and no temporary staging table is needed (the ledger roles hold no TEMP privilege, GOV-4).
+    COPY cannot write into a table under row-level security, so rows are COPYed into a
+    transaction-local staging table (named ``pg_temp.`` explicitly) and moved with one
+    INSERT … SELECT, which the policy checks. Only ``rai_app`` holds TEMP (migration 0006); an
+    INSERT … unnest() without it measured 3x slower (25 → 80 µs per event, benchmarks/ingest.py).
     """
     if not events:
         return 0
     conn.execute(
-        "INSERT INTO learning_events (tenant_id, season_id, field_id, payload, payload_sha256, source_file, line_no,"
-        " dagster_run_id) SELECT %s, %s, f, p::json, d, s, n, %s"
-        " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::integer[]) AS u(f, p, d, s, n)",
-        (tenant, season, run_id, [e.field_id for e in events], [e.canonical.decode() for e in events],
-         [e.payload_sha256 for e in events], [e.source for e in events], [e.line_no for e in events]),
+        "CREATE TEMP TABLE IF NOT EXISTS pg_temp.staging_learning_events (tenant_id text, season_id text,"
+        " field_id text, payload json, payload_sha256 char(64), source_file text, line_no integer, dagster_run_id text)"
+        " ON COMMIT DELETE ROWS"
     )
+    with conn.cursor().copy(
+        "COPY pg_temp.staging_learning_events (tenant_id, season_id, field_id, payload, payload_sha256, source_file,"
+        " line_no, dagster_run_id) FROM STDIN"
+    ) as copy:
+        for e in events:
+            payload = e.canonical.decode()
+            copy.write_row((tenant, season, e.field_id, payload, e.payload_sha256, e.source, e.line_no, run_id))
+    conn.execute(
+        "INSERT INTO learning_events (tenant_id, season_id, field_id, payload, payload_sha256, source_file, line_no,"
+        " dagster_run_id) SELECT tenant_id, season_id, field_id, payload, payload_sha256, source_file, line_no,"
+        " dagster_run_id FROM pg_temp.staging_learning_events"
+    )
+    conn.execute("TRUNCATE pg_temp.staging_learning_events")
     return len(events)
 
 
