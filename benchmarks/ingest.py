@@ -23,10 +23,11 @@ Measured in the same run (wall clock, ``time.perf_counter``):
 * **full pipeline**: per batch, exactly as the ``learning_events`` asset does per partition, in one
   ledger transaction: connect (tenant context) → ``get_tenant`` → ``process_batch`` (manifest
   signature, line digests, strict JSON parse, contract validation, payload digest) →
-  ``lock_partition`` → ``stored_digests`` → ``deduplicate`` → ``insert_events`` (COPY) → commit.
+  ``lock_partition`` → ``stored_digests`` → ``deduplicate`` → ``insert_events`` (one INSERT …
+  unnest since migration 0006; the result key still says COPY) → commit.
   Stages are timed separately: ``process_batch`` (its parse + contract share is estimated as
   ``process_batch`` minus the signature-check baseline), dedup (stored digests + ``deduplicate``)
-  and DB write (lock, COPY, commit).
+  and DB write (lock, insert, commit).
 
 After the run the ledger must hold exactly ``--events`` events (a sanity assertion, not a timing
 one). The embedded server is always stopped (by its postmaster PID) and its directory removed.
@@ -61,7 +62,7 @@ from rai_assets.adapters.ledger.resource import LedgerResource  # noqa: E402
 from rai_assets.adapters.ledger.tenants import get_tenant, register_season, register_tenant  # noqa: E402
 from rai_assets.assets.worker_pool import chunk_map  # noqa: E402
 from rai_assets.domain.canonical import canonical_json, sha256_hex  # noqa: E402
-from rai_assets.domain.contract import Contract, reader_for_major  # noqa: E402
+from rai_assets.domain.contract import MajorReader, reader_for_major  # noqa: E402
 from rai_assets.domain.ingestion import DATA_SUFFIX, build_manifest, deduplicate, process_batch  # noqa: E402
 from rai_assets.domain.signing import KeyPair, verify  # noqa: E402
 from rai_assets.resource_files import resources_dir  # noqa: E402
@@ -93,7 +94,7 @@ class StageTimes:
     connect: float = 0.0  # open the connection, set the tenant context, read the tenant's key
     process_batch: float = 0.0  # signature + digests + parse + contract + payload digest
     dedup: float = 0.0  # stored_digests + deduplicate
-    db_write: float = 0.0  # lock_partition + insert_events (COPY) + commit
+    db_write: float = 0.0  # lock_partition + insert_events (INSERT … unnest) + commit
     total: float = 0.0
     accepted: int = 0
     dead_letters: int = 0
@@ -183,7 +184,7 @@ def per_event_verify_seconds(batches: list[Batch], key: KeyPair, sample: int) ->
     return len(signed), time.perf_counter() - start
 
 
-def run_pipeline(ledger: LedgerResource, batches: list[Batch], contract: Contract) -> StageTimes:
+def run_pipeline(ledger: LedgerResource, batches: list[Batch], contract: MajorReader) -> StageTimes:
     """Ingest every batch as the ``learning_events`` asset does, one ledger transaction per batch."""
     times = StageTimes()
     clock = time.perf_counter

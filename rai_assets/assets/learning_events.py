@@ -1,4 +1,9 @@
-"""Asset: the validated, signature-checked, de-duplicated learning events of a tenant-season."""
+"""Asset: the validated, signature-checked, de-duplicated learning events of a tenant-season.
+
+Every line of every landing object ends accepted, duplicate, conflict or dead letter (ING-4): bad
+bytes, short uploads, unknown contract minors and implausible targets become dead letters with
+their raw bytes, so a bad file never blocks its partition.
+"""
 
 import os
 import time
@@ -21,6 +26,7 @@ from rai_assets.domain.ingestion import (
     MANIFEST_SUFFIX,
     BatchOutcome,
     DeadLetter,
+    TargetRule,
     deduplicate,
     process_batch,
 )
@@ -83,11 +89,11 @@ def learning_events(
     outcome = BatchOutcome()
     for key in keys:
         if key not in manifests and key not in data_keys:
-            outcome.dead_letters.append(DeadLetter(key, None, "unexpected file in the landing zone", ""))
+            outcome.dead_letters.append(DeadLetter(key, None, "unexpected file in the landing zone", b""))
     for manifest in sorted(manifests):
         if manifest[: -len(MANIFEST_SUFFIX)] + DATA_SUFFIX not in data_keys:
             outcome.dead_letters.append(DeadLetter(manifest, None, "manifest without its data file",
-                                                   object_store.get_bytes(manifest).decode("utf-8", "replace")))
+                                                   object_store.get_bytes(manifest)))
 
     with ledger.connect(tenant) as conn:
         try:
@@ -95,6 +101,7 @@ def learning_events(
         except UnknownTenantError:
             registered = None
         public_key = registered.public_key if registered else None
+        target = TargetRule.of_spec(spec_by_id(registered.model_spec)) if registered else None
         for data_key in data_keys:
             manifest_key = data_key[: -len(DATA_SUFFIX)] + MANIFEST_SUFFIX
             data = object_store.get_bytes(data_key)
@@ -106,6 +113,7 @@ def learning_events(
                 manifest_bytes=object_store.get_bytes(manifest_key) if manifest_key in manifests else None,
                 public_key_b64=public_key,
                 contract=contract,
+                target=target,
                 map_chunks=chunk_map(data.count(b"\n")),
             )
             outcome.events.extend(batch.events)
@@ -117,7 +125,7 @@ def learning_events(
             DeadLetter(e.source, e.line_no,
                        f"conflicting duplicate of ({tenant}, {season}, {e.field_id}): payload sha256 "
                        f"{e.payload_sha256[:12]}… differs from the stored {stored[:12]}…",
-                       e.canonical.decode())
+                       e.canonical)
             for e, stored in dedup.conflicts
         ]
         written = event_store.insert_events(conn, tenant, season, dedup.new, context.run_id)

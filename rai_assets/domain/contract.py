@@ -1,10 +1,13 @@
 """The learning-event data contract: JSON Schema with a semantic version (ING-1).
 
-A reader accepts every minor (and patch) version of its major and refuses other majors with a
-clear error. Validation is compiled once per schema with ``fastjsonschema`` (a maintained
-JSON-Schema implementation in Rust, jsonschema-rs, ~9 µs per event against ~20 µs for
-fastjsonschema and far more for the pure-Python ``jsonschema``) — ingestion's throughput target
-depends on it.
+A reader of one major (:class:`MajorReader`) holds every shipped minor of that major and checks an
+event against the schema of the minor it declares, so the fields a known minor adds are accepted
+(and a 1.0 event still may not carry them). An event of a minor this reader does not know, or of
+another major, is refused with a reason that names the version.
+
+Validation is compiled once per schema with ``fastjsonschema`` (a maintained JSON-Schema
+implementation in Rust, jsonschema-rs, ~9 µs per event against ~20 µs for fastjsonschema and far
+more for the pure-Python ``jsonschema``) — ingestion's throughput target depends on it.
 """
 
 from __future__ import annotations
@@ -101,20 +104,83 @@ def load_contract(path: Path) -> Contract:
     return Contract(name=name, version=version, schema=schema, validator=jsonschema_rs.validator_for(schema))
 
 
+@dataclass(frozen=True)
+class MajorReader:
+    """Every shipped minor of one major of a contract (ING-1).
+
+    ``versions`` holds one :class:`Contract` per shipped file, oldest first; ``version`` is the
+    newest. :meth:`validate` picks the schema of the event's declared ``major.minor`` (the newest
+    shipped patch of it: patches do not change the schema).
+    """
+
+    name: str
+    major: int
+    versions: tuple[Contract, ...]
+
+    @property
+    def version(self) -> SemVer:
+        """The newest shipped version of this major."""
+        return self.versions[-1].version
+
+    def known_minors(self) -> list[str]:
+        """``major.minor`` of every shipped minor, oldest first (e.g. ``["1.0", "1.1"]``)."""
+        return sorted({f"{c.version.major}.{c.version.minor}" for c in self.versions},
+                      key=lambda v: int(v.split(".")[1]))
+
+    def contract_for(self, declared: SemVer) -> Contract:
+        """The contract that checks events declaring ``declared``.
+
+        Raises:
+            ContractError: ``declared`` is of another major, or of a minor this reader does not know
+                (the message names the version and the known minors).
+        """
+        if declared.major != self.major:
+            raise ContractError(
+                f"unsupported schema major {declared.major} (schema_version {declared}); this reader "
+                f"accepts {self.name} {self.major}.x"
+            )
+        same_minor = [c for c in self.versions if c.version.minor == declared.minor]
+        if not same_minor:
+            raise ContractError(
+                f"unknown minor version {declared.major}.{declared.minor} (schema_version {declared}) of "
+                f"{self.name}: this reader knows {', '.join(self.known_minors())}"
+            )
+        return same_minor[-1]
+
+    def validate(self, event: Any) -> None:
+        """Validate one decoded event against the schema of the minor it declares.
+
+        Raises:
+            ContractError: not an object, no semantic ``schema_version``, another major, an unknown
+                minor, or a field missing / of the wrong type / out of range (the message names it).
+        """
+        if not isinstance(event, dict):
+            raise ContractError(f"event must be a JSON object, got {type(event).__name__}")
+        self.contract_for(SemVer.parse(event.get("schema_version"))).validate(event)
+
+
 @cache
-def reader_for_major(contracts_dir: Path, name: str, major: int) -> Contract:
-    """The newest shipped version of contract ``name`` within ``major``.
+def reader_for_major(contracts_dir: Path, name: str, major: int) -> MajorReader:
+    """A reader of every shipped version of contract ``name`` within ``major``.
 
     Contract files live at ``<contracts_dir>/<name>/<major>.<minor>.<patch>.json``.
 
     Raises:
-        ContractError: no shipped version of that major exists.
+        ContractError: no shipped version of that major exists, or a file's ``x-version`` differs
+            from its file name.
     """
     folder = contracts_dir / name
     versions = sorted(
         (SemVer.parse(p.stem), p) for p in folder.glob("*.json") if SEMVER.match(p.stem)
     )
-    candidates = [(v, p) for v, p in versions if v.major == major]
-    if not candidates:
+    contracts = []
+    for version, path in versions:
+        if version.major != major:
+            continue
+        contract = load_contract(path)
+        if contract.version != version:
+            raise ContractError(f"{path}: x-version {contract.version} differs from the file name")
+        contracts.append(contract)
+    if not contracts:
         raise ContractError(f"no {name} contract of major {major} under {folder}")
-    return load_contract(candidates[-1][1])
+    return MajorReader(name=name, major=major, versions=tuple(contracts))

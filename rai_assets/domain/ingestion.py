@@ -12,13 +12,16 @@ tampered line is caught on its own) at a fraction of the cost of one signature p
 
 Every input line ends in exactly one bucket: accepted, duplicate (identical payload already
 stored — a no-op), conflict (same key, different payload — recorded, never overwritten) or
-dead letter (with its reason, raw payload and source). Nothing is dropped silently.
+dead letter (with its reason, raw bytes and source). Nothing is dropped silently, and no input
+— a byte Postgres text cannot store, a file shorter than its manifest, a number that overflows
+or underflows, a derived target outside the spec's plausible range — raises out of a batch.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +30,9 @@ import orjson
 import pydantic_core
 
 from rai_assets.domain.canonical import canonical_json, sha256_hex
-from rai_assets.domain.contract import Contract, ContractError, reader_for_major
+from rai_assets.domain.contract import ContractError, MajorReader, reader_for_major
 from rai_assets.domain.ids import InvalidIdentifierError, field_id
+from rai_assets.domain.model_spec import ModelSpec
 from rai_assets.domain.signing import KeyPair, SignatureError, verify
 
 MANIFEST_KIND = "rai-assets/landing-manifest"
@@ -43,7 +47,70 @@ class DeadLetter:
     source: str
     line_no: int | None  # 1-based; None for a batch-level rejection without lines
     reason: str
-    raw: str
+    raw: bytes  # the exact input bytes (stored losslessly; raw_sha256 is their digest)
+
+    def readable(self) -> str:
+        """``raw`` as text Postgres can store: UTF-8 with invalid bytes as ``\\xNN`` and NUL as ``\\x00``."""
+        return storable_text(self.raw.decode("utf-8", "backslashreplace"))
+
+
+def storable_text(text: str) -> str:
+    """``text`` as Postgres ``text`` can hold it: NUL as ``\\x00`` and lone surrogates (which UTF-8
+    cannot encode) as ``\\udXXX`` — for dead-letter reasons and renderings that quote bad input."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+@dataclass(frozen=True)
+class TargetRule:
+    """The spec's derived target and its plausible range (a model spec's ``target``).
+
+    ``numerator``/``denominator`` are dotted payload paths (``harvest.gross_output_kg``); the
+    target is their quotient and must be finite and within ``[minimum, maximum]`` (None: unbounded).
+    """
+
+    name: str
+    numerator: str
+    denominator: str
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @classmethod
+    def of_spec(cls, spec: ModelSpec) -> TargetRule:
+        """The target rule of a model spec (its ``target`` and ``target.plausible_range``)."""
+        low, high = spec.target_range
+        return cls(spec.target_name, spec.target_numerator, spec.target_denominator, spec.target_unit, low, high)
+
+    def check(self, event: Mapping[str, Any]) -> str | None:
+        """None when the event's target is finite and plausible, else the dead-letter reason."""
+        try:
+            num = float(_path(event, self.numerator))
+            den = float(_path(event, self.denominator))
+            value = num / den
+        except (KeyError, TypeError, ValueError) as exc:
+            return f"target {self.name} cannot be derived from {self.numerator} / {self.denominator}: {exc!r}"
+        except (ZeroDivisionError, OverflowError):
+            value = math.inf
+        if not math.isfinite(value):
+            return (f"target {self.name} = {self.numerator} / {self.denominator} = {num!r} / {den!r} is not finite "
+                    f"(implausible input)")
+        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
+            return (f"target {self.name} = {value:.6g} {self.unit} is outside the spec's plausible range "
+                    f"[{self.minimum}, {self.maximum}]")
+        return None
+
+
+def _path(event: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = event
+    for part in dotted.split("."):
+        value = value[part]
+    return value
 
 
 @dataclass(frozen=True)
@@ -86,9 +153,21 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# a number literal with a large negative exponent: the only kind that can underflow to 0.0
+_TINY_EXPONENT = re.compile(rb"[0-9][eE]-0*[0-9]{3}")
+
+
+def _exact_float(text: str) -> float:
+    value = _finite_float(text)
+    if value == 0.0 and any(c in "123456789" for c in text.lower().split("e")[0]):
+        raise ValueError(f"number {text} underflows to 0.0 (not representable as a double)")
+    return value
+
+
 def parse_json_line(raw: str | bytes) -> Any:
-    """Strict JSON: NaN and Infinity are refused (numbers that overflow to infinity are refused by
-    the contract's bounds).
+    """Strict JSON: NaN and Infinity are refused, and so is a non-zero number that underflows to
+    0.0 (e.g. ``4e-400``; it would be stored as a different value). Numbers that overflow to
+    infinity are refused by the contract's bounds.
 
     The fast path is ``pydantic_core.from_json`` (Rust); only when it fails is the line re-parsed
     with the standard library, to produce a precise error message.
@@ -96,6 +175,10 @@ def parse_json_line(raw: str | bytes) -> Any:
     Raises:
         ValueError: the text is not strict JSON (``json.JSONDecodeError`` is a ValueError).
     """
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if (b"e-" in data or b"E-" in data) and _TINY_EXPONENT.search(data):  # substring test first: ~0.1 µs
+        text = data.decode("utf-8", "replace")
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_exact_float)
     try:
         return pydantic_core.from_json(raw, allow_inf_nan=False)
     except ValueError:
@@ -139,9 +222,9 @@ def split_lines(data: bytes) -> list[bytes]:
 def _whole_batch_rejected(source: str, lines: list[bytes], reason: str) -> BatchOutcome:
     out = BatchOutcome()
     if not lines:
-        out.dead_letters.append(DeadLetter(source, None, reason, ""))
+        out.dead_letters.append(DeadLetter(source, None, reason, b""))
     for i, line in enumerate(lines, start=1):
-        out.dead_letters.append(DeadLetter(source, i, reason, line.decode("utf-8", "replace")))
+        out.dead_letters.append(DeadLetter(source, i, reason, line))
     return out
 
 
@@ -153,7 +236,8 @@ def process_batch(
     data: bytes,
     manifest_bytes: bytes | None,
     public_key_b64: str | None,
-    contract: Contract,
+    contract: MajorReader,
+    target: TargetRule | None = None,
     map_chunks: Callable[[Callable[[LineChunk], BatchOutcome], Iterable[LineChunk]], Iterable[BatchOutcome]]
     | None = None,
 ) -> BatchOutcome:
@@ -165,7 +249,9 @@ def process_batch(
         data: the raw JSON Lines bytes.
         manifest_bytes: the raw signed manifest, or None when it is missing.
         public_key_b64: the tenant's registered Ed25519 public key, None for an unknown tenant.
-        contract: the contract reader for the accepted major version.
+        contract: the contract reader for the accepted major version (all its known minors).
+        target: the tenant's spec target and plausible range; lines whose derived target is not
+            finite or not plausible are dead-lettered (None: not checked).
         map_chunks: a ``map`` to run :func:`check_chunk` over chunks of :data:`LINE_CHUNK` lines
             with (e.g. ``ProcessPoolExecutor.map``); the built-in ``map`` when None.
 
@@ -199,24 +285,26 @@ def process_batch(
         )
 
     covered = lines[: len(digests)]
-    chunks = [(start, covered[start : start + LINE_CHUNK], digests[start : start + LINE_CHUNK])
+    # an upload shorter than its manifest: only the lines present are checked (the rest is one
+    # batch-level dead letter below)
+    chunks = [(start, covered[start : start + LINE_CHUNK], digests[start : min(start + LINE_CHUNK, len(covered))])
               for start in range(0, len(covered), LINE_CHUNK)]
-    jobs = [LineChunk(tenant, season, data_source, contract.name, contract.version.major, start, chunk, chunk_digests)
+    jobs = [LineChunk(tenant, season, data_source, contract.name, contract.major, start, chunk, chunk_digests,
+                      target)
             for start, chunk, chunk_digests in chunks]
     out = BatchOutcome()
     for part in (map_chunks or map)(check_chunk, jobs):
         out.events.extend(part.events)
         out.dead_letters.extend(part.dead_letters)
     for i, line in enumerate(lines[len(digests) :], start=len(digests) + 1):
-        out.dead_letters.append(DeadLetter(data_source, i, "line not covered by the signed manifest",
-                                           line.decode("utf-8", "replace")))
+        out.dead_letters.append(DeadLetter(data_source, i, "line not covered by the signed manifest", line))
     if len(lines) < len(digests):
         out.dead_letters.append(
             DeadLetter(
                 data_source,
                 None,
                 f"data file has {len(lines)} lines but the signed manifest lists {len(digests)} (truncated)",
-                "",
+                b"",
             )
         )
     return out
@@ -237,10 +325,15 @@ class LineChunk:
     start: int  # 0-based index of the first line in the batch
     lines: list[bytes]
     digests: list[str]
+    target: TargetRule | None = None
 
 
 def check_chunk(job: LineChunk) -> BatchOutcome:
-    """Digest-check, parse and validate the lines of one chunk (runs in a worker process or inline)."""
+    """Digest-check, parse and validate the lines of one chunk (runs in a worker process or inline).
+
+    Every line ends as an accepted event or a dead letter: an unexpected error on one line is
+    that line's dead letter, never the chunk's (or the partition's) failure.
+    """
     from rai_assets.resource_files import resources_dir
 
     contract = reader_for_major(resources_dir() / "contracts", job.contract_name, job.contract_major)
@@ -249,16 +342,19 @@ def check_chunk(job: LineChunk) -> BatchOutcome:
         i = job.start + offset + 1
         if sha256_hex(line) != digest:
             out.dead_letters.append(DeadLetter(job.source, i, "line digest does not match the signed manifest "
-                                               "(tampered)", line.decode("utf-8", "replace")))
+                                               "(tampered)", line))
             continue
-        reason, event = check_event(line, tenant=job.tenant, season=job.season, contract=contract)
-        if reason is not None or event is None:
-            out.dead_letters.append(DeadLetter(job.source, i, reason or "invalid event",
-                                               line.decode("utf-8", "replace")))
-            continue
-        canonical = canonical_event(event)
-        out.events.append(AcceptedEvent(field_id=event["field_id"], payload_sha256=sha256_hex(canonical),
-                                        source=job.source, line_no=i, canonical=canonical))
+        try:
+            reason, event = check_event(line, tenant=job.tenant, season=job.season, contract=contract,
+                                        target=job.target)
+            if reason is None and event is not None:
+                canonical = canonical_event(event)
+                out.events.append(AcceptedEvent(field_id=event["field_id"], payload_sha256=sha256_hex(canonical),
+                                                source=job.source, line_no=i, canonical=canonical))
+                continue
+        except Exception as exc:  # a line that breaks a checker is that line's dead letter, not the batch's
+            reason = f"line cannot be checked: {type(exc).__name__}: {exc}"
+        out.dead_letters.append(DeadLetter(job.source, i, reason or "invalid event", line))
     return out
 
 
@@ -279,12 +375,27 @@ def canonical_event(event: dict[str, Any]) -> bytes:
     Its SHA-256 is the event's identity for de-duplication (ING-2) and it is what the ledger
     stores. Contract-valid events hold only finite, bounded numbers, so orjson's NaN-as-null
     behaviour never applies.
+
+    Raises:
+        ValueError: the event holds text the ledger cannot store (a lone UTF-16 surrogate, which
+            orjson refuses, or U+0000).
     """
-    return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+    try:
+        canonical = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+    except TypeError as exc:  # orjson.JSONEncodeError: e.g. a lone surrogate from a \ud800 escape
+        raise ValueError(f"event holds text that is not valid Unicode: {exc}") from exc
+    if b"\\u0000" in canonical:
+        raise ValueError("event holds a U+0000 (NUL) character, which the ledger cannot store")
+    return canonical
 
 
-def check_event(raw: str | bytes, *, tenant: str, season: str, contract: Contract) -> tuple[str | None, dict | None]:
+def check_event(raw: str | bytes, *, tenant: str, season: str, contract: MajorReader,
+                target: TargetRule | None = None) -> tuple[str | None, dict | None]:
     """Decode and validate one event line for partition (tenant, season).
+
+    Checks, in order: strict JSON (no NaN/Infinity, no underflow to 0.0), the contract of the
+    declared minor, the partition's tenant and season, the field id, and — with ``target`` — that
+    the derived target is finite and within the spec's plausible range.
 
     Returns:
         ``(None, event)`` when valid, else ``(reason, None)`` with a reason naming the problem.
@@ -307,6 +418,8 @@ def check_event(raw: str | bytes, *, tenant: str, season: str, contract: Contrac
         field_id(event["field_id"])
     except InvalidIdentifierError as exc:
         return str(exc), None
+    if target is not None and (reason := target.check(event)) is not None:
+        return reason, None
     return None, event
 
 

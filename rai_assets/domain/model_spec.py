@@ -7,6 +7,7 @@ uses, so changing features is a new spec file, not a code change.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,9 @@ class ModelSpec:
     bias: BiasThresholds
     promotion: PromotionSpec = PromotionSpec()
     retraining: RetrainingSpec = RetrainingSpec()
+    target_unit: str = ""
+    # the target's physically plausible range (min, max); None: that side unbounded (ING-1)
+    target_range: tuple[float | None, float | None] = (None, None)
 
     @property
     def spec_id(self) -> str:
@@ -101,6 +105,24 @@ def _req(doc: dict[str, Any], key: str, kind: type, where: str) -> Any:
     if not isinstance(value, kind):
         raise ModelSpecError(f"{where}: {key!r} must be {kind.__name__}, got {type(value).__name__}")
     return value
+
+
+def _plausible_range(target: dict[str, Any], where: str) -> tuple[float | None, float | None]:
+    """``target.plausible_range`` ``{"min": …, "max": …}`` (either may be absent) as finite floats."""
+    spec = target.get("plausible_range", {})
+    if not isinstance(spec, dict):
+        raise ModelSpecError(f"{where} target: 'plausible_range' must be an object with 'min'/'max'")
+    bounds: list[float | None] = []
+    for side in ("min", "max"):
+        value = spec.get(side)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value)):
+            raise ModelSpecError(f"{where} target: plausible_range.{side} must be a finite number, got {value!r}")
+        bounds.append(None if value is None else float(value))
+    low, high = bounds
+    if low is not None and high is not None and low > high:
+        raise ModelSpecError(f"{where} target: plausible_range min {low} exceeds max {high}")
+    return low, high
 
 
 def parse_model_spec(doc: dict[str, Any], where: str = "model spec") -> ModelSpec:
@@ -145,6 +167,8 @@ def parse_model_spec(doc: dict[str, Any], where: str = "model spec") -> ModelSpe
         bias=BiasThresholds(**doc.get("bias", {})),
         promotion=PromotionSpec(**doc.get("promotion", {})),
         retraining=RetrainingSpec(**doc.get("retraining", {})),
+        target_unit=str(target.get("unit", "")),
+        target_range=_plausible_range(target, where),
     )
 
 

@@ -6,6 +6,7 @@ clear error before it reaches storage — never a crash, never a silent drop. RE
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -211,3 +212,118 @@ def test_invalid_tenant_ids_are_refused_before_storage(bad, resources, setup):
         tenant_key(bad, "landing")
     with resources["ledger"].connect() as conn, pytest.raises(InvalidIdentifierError):
         register_tenant(conn, bad, KeyPair.generate().public_key_b64, "rice-yield-v1")
+
+
+# ---------------------------------------------------------------- hardening (issue 8, items 7-10)
+
+
+def _landed_data(resources: dict, tenant: str, name: str) -> Path:
+    """The local file of a landed batch's data object, made writable (to simulate a bad upload)."""
+    store: ObjectStoreResource = resources["object_store"]
+    path = store.local_path(f"{tenant_key(tenant, 'landing', SEASON)}/{name}.jsonl")
+    assert path is not None
+    path.chmod(0o644)
+    return path
+
+
+def _assert_raw_kept(dead: list[dict], lines: dict[int, bytes]) -> None:
+    """Each line's dead letter holds its exact bytes, and raw_sha256 recomputes from them."""
+    by_line = {d["line_no"]: d for d in dead}
+    for line_no, raw in lines.items():
+        row = by_line[line_no]
+        assert bytes(row["raw_bytes"]) == raw, (line_no, row)
+        assert row["raw_sha256"] == hashlib.sha256(bytes(row["raw_bytes"])).hexdigest()
+
+
+def test_bytes_postgres_text_cannot_store_are_dead_lettered_losslessly(resources, setup, tenant):
+    """ING-4 (issue 8 item 7): a NUL byte, invalid UTF-8, a \\u0000 escape and a lone surrogate
+    end as dead letters with their exact bytes — the partition is not blocked, the good line lands."""
+    instance, key = setup
+    good = _line(_event(tenant, "f-ok"))
+    nul_escape = _line(_event(tenant, "f-1")).replace(b'"tenure":"owner"', b'"tenure":"own\\u0000er"')
+    surrogate = _line(_event(tenant, "f-2")).replace(b'"tenure":"owner"', b'"tenure":"\\ud800"')
+    bad = {2: b'{"field_id": "f-\x00"}', 3: b"\xff\xfe\x00 not utf-8", 4: nul_escape, 5: surrogate}
+    write_batch(resources["object_store"], tenant, SEASON, "bytes", [good, *bad.values()], key)
+    meta = _ingest(resources, instance, tenant)
+    assert (meta["accepted"], meta["rejected"]) == (1, 4)
+    dead = _dead(resources, tenant)
+    _assert_raw_kept(dead, bad)
+    assert all("\x00" not in d["raw_payload"] and "\x00" not in d["reason"] for d in dead)
+    again = _ingest(resources, instance, tenant)  # a re-run changes nothing
+    assert (again["accepted"], again["duplicate"], again["dead_letters_new"]) == (0, 1, 0)
+
+
+def test_upload_shorter_than_its_manifest_does_not_block_the_partition(resources, setup, tenant):
+    """ING-4 (item 7): the lines present are checked, the missing ones are one batch-level dead letter,
+    and another good batch of the partition still lands."""
+    instance, key = setup
+    store = resources["object_store"]
+    lines = [_line(_event(tenant, f"f-{i}")) for i in range(3)]
+    write_batch(store, tenant, SEASON, "short", lines, key)
+    write_batch(store, tenant, SEASON, "fine", [_line(_event(tenant, "g-1"))], key)
+    _landed_data(resources, tenant, "short").write_bytes(lines[0] + b"\n" + lines[1] + b"\n")
+    meta = _ingest(resources, instance, tenant)
+    assert (meta["accepted"], meta["rejected"]) == (3, 1)
+    [dead] = _dead(resources, tenant)
+    assert dead["line_no"] is None and "2 lines but the signed manifest lists 3 (truncated)" in dead["reason"]
+
+
+def test_batch_level_dead_letters_are_recorded_once(resources, setup, tenant):
+    """ING-4 (item 8): dead letters without a line number are idempotent per (source, line, reason) —
+    a re-run adds none (before: 2 became 4)."""
+    instance, _key = setup
+    store: ObjectStoreResource = resources["object_store"]
+    prefix = tenant_key(tenant, "landing", SEASON)
+    store.put_bytes(f"{prefix}/notes.txt", b"stray file", write_once=True)
+    store.put_bytes(f"{prefix}/orphan.manifest.json", b'{"kind": "no data file"}', write_once=True)
+    first = _ingest(resources, instance, tenant)
+    again = _ingest(resources, instance, tenant)
+    assert (first["dead_letters_new"], first["dead_letters_total"]) == (2, 2)
+    assert (again["dead_letters_new"], again["dead_letters_total"]) == (0, 2)
+    dead = _dead(resources, tenant)
+    assert [d["line_no"] for d in dead] == [None, None]
+    orphan = next(d for d in dead if d["source_file"].endswith("orphan.manifest.json"))
+    assert bytes(orphan["raw_bytes"]) == b'{"kind": "no data file"}'
+
+
+def test_known_minor_additions_are_accepted_and_an_unknown_minor_is_named(resources, setup, tenant):
+    """ING-1 (item 9): a 1.1.0 event with 1.1's fields is accepted; those fields under 1.0.0 are not;
+    a minor this reader does not know is dead-lettered with a reason naming it."""
+    instance, key = setup
+    v11 = _event(tenant, "f-11", schema_version="1.1.0", observed_on="2024-03-31")
+    v11["harvest"] = {**v11["harvest"], "moisture_pct": 14.0}
+    v10_with_11_fields = _event(tenant, "f-10", observed_on="2024-03-31")
+    v17 = _event(tenant, "f-17", schema_version="1.7.0")
+    write_batch(resources["object_store"], tenant, SEASON, "minors", [_line(v11), _line(v10_with_11_fields),
+                                                                      _line(v17)], key)
+    meta = _ingest(resources, instance, tenant)
+    assert (meta["accepted"], meta["rejected"]) == (1, 2)
+    reasons = {d["line_no"]: d["reason"] for d in _dead(resources, tenant)}
+    assert "observed_on" in reasons[2] and "1.0.0" in reasons[2]
+    assert reasons[3].startswith("unknown minor version 1.7 (schema_version 1.7.0) of learning-event"), reasons[3]
+    assert "knows 1.0, 1.1" in reasons[3]
+    with resources["ledger"].connect(tenant) as conn:
+        assert event_store.load_events(conn, tenant, [SEASON]) == [v11]
+
+
+@pytest.mark.parametrize(
+    ("replace", "reason_fragment"),
+    [
+        ((b'"size_ha":1.5', b'"size_ha":5e-324'), "is not finite"),
+        ((b'"gross_output_kg":5000.0', b'"gross_output_kg":900000000.0'), "outside the spec's plausible range"),
+        ((b'"seed_kg":40.0', b'"seed_kg":4e-400'), "underflows to 0.0"),
+    ],
+    ids=["denormal-area", "implausible-yield", "underflow"],
+)
+def test_impossible_values_are_dead_lettered_with_their_reason(resources, setup, tenant, replace, reason_fragment):
+    """ING-1 (item 10): a derived target (yield = gross output / area) that is not finite or outside the
+    spec's plausible range, and a number that would be stored as a different value, are dead letters."""
+    instance, key = setup
+    raw = _line(_event(tenant, "f-bad")).replace(*replace)
+    assert raw != _line(_event(tenant, "f-bad"))
+    write_batch(resources["object_store"], tenant, SEASON, "impossible", [_line(_event(tenant, "f-ok")), raw], key)
+    meta = _ingest(resources, instance, tenant)
+    assert (meta["accepted"], meta["rejected"]) == (1, 1)
+    [dead] = _dead(resources, tenant)
+    assert reason_fragment in dead["reason"], dead["reason"]
+    assert bytes(dead["raw_bytes"]) == raw

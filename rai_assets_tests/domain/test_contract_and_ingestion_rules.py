@@ -17,10 +17,32 @@ def contract():
     return reader_for_major(resources_dir() / "contracts", "learning-event", 1)
 
 
-def test_reader_accepts_every_minor_of_its_major(contract):
-    assert contract.version.major == 1
-    for version in ("1.0.0", "1.4.2"):
+def test_reader_accepts_every_known_minor_of_its_major(contract):
+    """ING-1: every shipped minor (any patch of it) is accepted; 1.1's additions only under 1.1."""
+    assert contract.version.major == 1 and contract.known_minors() == ["1.0", "1.1"]
+    for version in ("1.0.0", "1.0.3", "1.1.0", "1.1.9"):
         contract.validate(_event("t", "f", schema_version=version))
+    contract.validate(_event("t", "f", schema_version="1.1.0", observed_on="2024-01-31"))
+    with pytest.raises(ContractError, match="observed_on"):
+        contract.validate(_event("t", "f", schema_version="1.0.0", observed_on="2024-01-31"))
+
+
+def test_reader_names_an_unknown_minor(contract):
+    with pytest.raises(ContractError, match=r"unknown minor version 1\.4 \(schema_version 1\.4\.2\) of learning-event:"
+                                            r" this reader knows 1\.0, 1\.1"):
+        contract.validate(_event("t", "f", schema_version="1.4.2"))
+
+
+def test_target_rule_of_the_spec():
+    """ING-1 (issue 8 item 10): finite and within the spec's plausible range, else a reason."""
+    from rai_assets.assets.common import spec_by_id
+    from rai_assets.domain.ingestion import TargetRule
+
+    rule = TargetRule.of_spec(spec_by_id("rice-yield-v1"))
+    assert (rule.minimum, rule.maximum, rule.unit) == (0.0, 100000.0, "kg/ha")
+    assert rule.check(_event("t", "f")) is None
+    tiny = _event("t", "f", farm={**_event("t", "f")["farm"], "size_ha": 5e-324})
+    assert "is not finite" in (rule.check(tiny) or "")
 
 
 @pytest.mark.parametrize("version", ["2.0.0", "0.9.0"])

@@ -204,9 +204,9 @@ def populate_tenant(ledger: LedgerResource, tenant: str, *, season: str = SEASON
         for field in fields:
             insert_learning_event(conn, tenant, field, season=season)
         conn.execute(
-            "INSERT INTO dead_letters (tenant_id, season_id, source_file, line_no, reason, raw_payload, raw_sha256)"
-            " VALUES (%s, %s, %s, 7, 'bad signature', '{}', %s)",
-            (tenant, season, f"{tenant}/batch.jsonl", sha("{}")),
+            "INSERT INTO dead_letters (tenant_id, season_id, source_file, line_no, reason, raw_payload, raw_bytes,"
+            " raw_sha256) VALUES (%s, %s, %s, 7, 'bad signature', '{}', %s, %s)",
+            (tenant, season, f"{tenant}/batch.jsonl", b"{}", sha("{}")),
         )
         model = new_draft(conn, tenant, root, season=season)
         model = models.transition(conn, model, S.TRAINING, reason="train", mlflow_version=3,
