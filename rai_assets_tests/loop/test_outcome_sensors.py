@@ -31,8 +31,10 @@ def test_failure_and_success_are_recorded(resources, suffix):
     tenant = f"out-{suffix}"
     setup_tenant(resources["ledger"], tenant)
     instance = DagsterInstance.ephemeral()
-    retraining_failure_sensor(_context(instance, tenant, DagsterRunStatus.FAILURE, resources).for_run_failure())
-    retraining_success_sensor(_context(instance, tenant, DagsterRunStatus.SUCCESS, resources))
+    with _context(instance, tenant, DagsterRunStatus.FAILURE, resources) as failed:
+        retraining_failure_sensor(failed.for_run_failure())
+    with _context(instance, tenant, DagsterRunStatus.SUCCESS, resources) as succeeded:
+        retraining_success_sensor(succeeded)
     with resources["ledger"].connect(tenant) as conn:
         outcomes = [o for _, o in loop.retraining_outcomes(conn, tenant)]
     assert outcomes == ["failed", "succeeded"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dagster import DagsterInstance, build_sensor_context
+from dagster import DagsterInstance
 
 from rai_assets.adapters.ledger import audit
 from rai_assets.adapters.ledger.tenants import register_season
@@ -20,6 +20,7 @@ from rai_assets.loop.landing_sensor import landing_zone_sensor
 from rai_assets_tests.assets.test_ingestion_bad_input import _event
 from rai_assets_tests.helpers import panel_slice
 from rai_assets_tests.loop.synthetic_tenant import land_synthetic_tenant, run_seasons
+from rai_assets_tests.sensor_ticks import evaluate_sensor
 
 
 def test_landing_sensor_requests_each_upload_once_and_waits_for_unknown_tenants(resources, suffix, tmp_path):
@@ -35,7 +36,7 @@ def test_landing_sensor_requests_each_upload_once_and_waits_for_unknown_tenants(
     write_batch(resources["object_store"], tenant, "s09", "late", [canonical_json(_event(tenant, "f-1"))],
                 tenant_key_pair(tmp_path / "keys", tenant))
 
-    result = landing_zone_sensor(build_sensor_context(instance=instance, resources=resources))
+    result = evaluate_sensor(landing_zone_sensor, instance=instance, resources=resources)
     requested = sorted(r.partition_key for r in result.run_requests)
     assert requested == sorted(str(partition_key(tenant, s)) for s in ("s01", "s02", "s09"))
     assert all(r.run_key.startswith("landing:") for r in result.run_requests)
@@ -44,7 +45,7 @@ def test_landing_sensor_requests_each_upload_once_and_waits_for_unknown_tenants(
     handled = json.loads(result.cursor)
     assert not any(stranger in key for key in handled), "an unregistered tenant's upload must wait, not vanish"
 
-    again = landing_zone_sensor(build_sensor_context(instance=instance, resources=resources, cursor=result.cursor))
+    again = evaluate_sensor(landing_zone_sensor, instance=instance, resources=resources, cursor=result.cursor)
     assert again.run_requests == [] and "1 waiting for tenant registration" in again.skip_reason.skip_message
     with resources["ledger"].connect() as conn:
         assert conn.execute("SELECT ordinal FROM seasons WHERE season_id = 's09'").fetchone()["ordinal"] == 3
@@ -68,13 +69,13 @@ def test_drift_sensor_requests_guarded_retraining_and_shows_refusals(resources, 
                 for m in ingest.asset_materializations_for_node("drift_report")}
     assert verdicts == {str(partition_key(tenant, seasons[2])): "drift"}
 
-    no_next = drift_sensor(build_sensor_context(instance=instance, resources=resources))
+    no_next = evaluate_sensor(drift_sensor, instance=instance, resources=resources)
     assert no_next.run_requests == [] and "no later season is registered" in no_next.skip_reason.skip_message
     with resources["ledger"].connect() as conn:
         register_season(conn, "s04", 4)  # the calendar's next season: the retrained candidate will serve it
     add_partitions(instance, seasons=["s04"])
 
-    result = drift_sensor(build_sensor_context(instance=instance, resources=resources))
+    result = evaluate_sensor(drift_sensor, instance=instance, resources=resources)
     assert [r.partition_key for r in result.run_requests] == [str(partition_key(tenant, "s04"))]
     request = result.run_requests[0]
     assert request.run_key.startswith("retrain:") and request.tags[RETRAIN_TENANT_TAG] == tenant
@@ -84,13 +85,13 @@ def test_drift_sensor_requests_guarded_retraining_and_shows_refusals(resources, 
                                   " ORDER BY guard_decision_id").fetchall()
     assert [(r["season_id"], r["allowed"]) for r in drift_rows] == [(seasons[1], False), (seasons[2], True)] * 2
 
-    quiet = drift_sensor(build_sensor_context(instance=instance, resources=resources, cursor=result.cursor))
+    quiet = evaluate_sensor(drift_sensor, instance=instance, resources=resources, cursor=result.cursor)
     assert quiet.run_requests == [] and quiet.skip_reason.skip_message == "no new drift reports"
 
     # a rollback yesterday: the same report is now refused by the cooldown (RET-4), visibly
     with resources["ledger"].connect(tenant, role="admin") as conn:
         audit.append(conn, tenant=tenant, action="governance.rollback", actor="boss", reason="test rollback")
-    refused = drift_sensor(build_sensor_context(instance=instance, resources=resources))
+    refused = evaluate_sensor(drift_sensor, instance=instance, resources=resources)
     assert refused.run_requests == []
     assert "cooldown" in refused.skip_reason.skip_message and "RET-4" in refused.skip_reason.skip_message
     with resources["ledger"].connect(tenant) as conn:

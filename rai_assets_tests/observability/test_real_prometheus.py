@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from dagster import AssetKey, DagsterInstance, build_sensor_context
+from dagster import AssetKey, DagsterInstance
 
 from rai_assets.adapters import metrics
 from rai_assets.definitions import build_definitions
@@ -16,6 +16,7 @@ from rai_assets.loop.jobs import INGESTION_JOB
 from rai_assets.loop.landing_sensor import landing_zone_sensor
 from rai_assets_tests.helpers import panel_slice
 from rai_assets_tests.observability.prometheus_server import Stack, start_stack, wait_for
+from rai_assets_tests.sensor_ticks import evaluate_sensor
 
 # Labels a series may carry: its own (bounded) plus what the scrape adds. Never a run id or field id as a
 # metric label; run_id/step only as the Pushgateway grouping key of a live run's group.
@@ -39,7 +40,7 @@ def test_run_pushes_sensor_is_scraped_rules_fire_and_groups_are_deleted(stack, r
     tenant = tenants[0]
 
     # a sensor tick: this process now serves /metrics (long-lived), the tick is counted
-    tick = landing_zone_sensor(build_sensor_context(instance=instance, resources=resources))
+    tick = evaluate_sensor(landing_zone_sensor, instance=instance, resources=resources)
     request = next(r for r in tick.run_requests if r.tags["rai/season"] == seasons[1])
 
     # a small partition run, as the sensor asked: it pushes to the Pushgateway under its run's group
@@ -82,6 +83,6 @@ def test_run_pushes_sensor_is_scraped_rules_fire_and_groups_are_deleted(stack, r
 
     # the run ended: the GC sensor deletes its group (grace 0 here), other runs' groups would stay
     monkeypatch.setattr(outcome_sensors, "PUSH_GROUP_GRACE_S", 0.0)
-    gc = outcome_sensors.metrics_gc_sensor(build_sensor_context(instance=instance))
+    gc = evaluate_sensor(outcome_sensors.metrics_gc_sensor, instance=instance)
     assert "deleted 1 group" in gc.skip_reason.skip_message
     assert metrics.run_groups(stack.pushgateway) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from dagster import DagsterInstance, build_sensor_context
+from dagster import DagsterInstance
 
 from rai_assets.adapters import metrics, tracing
 from rai_assets.adapters.registry import MlflowRegistryResource
@@ -15,6 +15,7 @@ from rai_assets.demo.synthetic import SeasonShape
 from rai_assets.loop.drift_sensor import drift_sensor
 from rai_assets.loop.landing_sensor import landing_zone_sensor
 from rai_assets_tests.loop.synthetic_tenant import land_synthetic_tenant
+from rai_assets_tests.sensor_ticks import evaluate_sensor
 
 
 def _instance(log_file) -> DagsterInstance:
@@ -32,7 +33,7 @@ def test_one_trace_id_from_landing_file_to_promotion(resources, suffix, tmp_path
     seasons = land_synthetic_tenant(resources, instance, tenant, [SeasonShape(), SeasonShape()], n_fields=400,
                                     keys_dir=tmp_path / "keys")
 
-    tick = landing_zone_sensor(build_sensor_context(instance=instance, resources=resources))
+    tick = evaluate_sensor(landing_zone_sensor, instance=instance, resources=resources)
     requests = {r.tags["rai/season"]: r for r in tick.run_requests}
     traces = {s: r.tags[tracing.TRACE_ID_TAG] for s, r in requests.items()}
     assert len(set(traces.values())) == len(seasons), "each landed tenant-season starts its own trace"
@@ -85,7 +86,7 @@ def test_one_trace_id_from_landing_file_to_promotion(resources, suffix, tmp_path
                                              {"tenant": tenant, "decision": "bootstrap"}) == 1
 
     # the drift sensor reads the reports inside the trace of the run that wrote them (guards, PSI gauges)
-    drift_sensor(build_sensor_context(instance=instance, resources=resources))
+    evaluate_sensor(drift_sensor, instance=instance, resources=resources)
     # cardinality (README): the series this tenant has after two seasons through the whole graph and the sensors
     series = metrics.series_of_tenant(tenant)
     by_metric = Counter(sample.name for family in metrics.REGISTRY.collect() for sample in family.samples
