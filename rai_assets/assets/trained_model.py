@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from opentelemetry import trace
 
@@ -25,9 +27,10 @@ from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_pa
 from rai_assets.deployment import TRAINING_OP_TAGS
 from rai_assets.domain.canonical import canonical_json, sha256_hex
 from rai_assets.domain.cohort import cohort_features, plan_cohort_model, pooled_frame
-from rai_assets.domain.evaluation import regression_metrics
+from rai_assets.domain.evaluation import RegressionMetrics, regression_metrics
 from rai_assets.domain.features import feature_matrix, target_vector
 from rai_assets.domain.lifecycle import ModelState
+from rai_assets.domain.model_spec import ModelSpec
 from rai_assets.domain.snapshot import build_snapshot
 from rai_assets.domain.training import code_version, detect_device, predict, train_regressor
 
@@ -75,10 +78,7 @@ def trained_model(
     def fit(device: str, trace_id: str, model_id: int) -> tuple[str, int, float, dict[str, float]]:
         frame = snapshot_frame(ledger, object_store, part.tenant, part.season, root)
         features, target = feature_matrix(frame, part.spec), target_vector(frame, part.spec)
-        started = time.perf_counter()
-        regressor = train_regressor(features, target, part.spec, device=device)
-        seconds = time.perf_counter() - started
-        train_fit = regression_metrics(target, predict(regressor, features))
+        regressor, seconds, train_fit = _timed_fit(features, target, part.spec, device)
         run_id, mlflow_version = mlflow_registry.log_trained_model(
             tenant=part.tenant, season=part.season, model=regressor, example=features.head(5),
             params={**part.spec.xgboost_params, "seed": part.spec.seed, "device": device,
@@ -93,6 +93,16 @@ def trained_model(
     model, extra = _lifecycle(part, ledger, existing, fit, root=root, version=version,
                               registered=mlflow_registry.model_name(part.tenant))
     return _result(mlflow_registry, model, root, reused=False, extra=extra)
+
+
+def _timed_fit(features: pd.DataFrame, target: np.ndarray, spec: ModelSpec, device: str
+               ) -> tuple[Any, float, RegressionMetrics]:
+    """Train the spec's regressor on ``features`` (n × p) and ``target`` (n, kg/ha) on ``device``; returns the
+    model, the wall seconds of the fit and its in-sample metrics."""
+    started = time.perf_counter()
+    regressor = train_regressor(features, target, spec, device=device)
+    seconds = time.perf_counter() - started
+    return regressor, seconds, regression_metrics(target, predict(regressor, features))
 
 
 def _lifecycle(part: PartitionContext, ledger: LedgerResource, existing: model_store.ModelVersion | None,
@@ -182,10 +192,7 @@ def _train_cohort_model(context: AssetExecutionContext, part: PartitionContext, 
         pooled = pooled_frame(frames)
         features = cohort_features(pooled, part.spec, plan.tenant_levels)
         target = target_vector(pooled, part.spec)
-        started = time.perf_counter()
-        regressor = train_regressor(features, target, part.spec, device=device)
-        seconds = time.perf_counter() - started
-        train_fit = regression_metrics(target, predict(regressor, features))
+        regressor, seconds, train_fit = _timed_fit(features, target, part.spec, device)
         run_id, mlflow_version = registry.log_trained_model(
             tenant=part.tenant, season=part.season, model=regressor, example=features.head(5),
             registered_model=registered, experiment=f"cohort-{cohort}",
