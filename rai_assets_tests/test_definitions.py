@@ -42,10 +42,15 @@ def test_forecasts_are_made_before_any_candidate_is_judged_on_the_season():
 def test_job_covers_the_graph_and_the_snapshot_check_is_blocking():
     job = defs.resolve_job_def(TENANT_SEASON_JOB)
     assert {n.name for n in job.nodes} >= {"learning_events", "dataset_snapshot", "yield_forecasts"}
-    checks = list(defs.resolve_asset_graph().asset_check_keys)
-    assert [c.name for c in checks] == ["snapshot_expectations"]
+    checks = {c.asset_key.to_user_string(): c.name for c in defs.resolve_asset_graph().asset_check_keys}
+    assert checks == {"dataset_snapshot": "snapshot_expectations", "bias_audit": "bias_audit_passed",
+                      "drift_report": "drift_not_actionable", "model_evaluation": "candidate_beats_champion_and_naive",
+                      "yield_forecasts": "forecasts_complete"}
     spec = next(iter(defs.resolve_assets_def("dataset_snapshot").check_specs))
     assert spec.blocking
+    for asset in checks:  # every verdict check is partitioned like its asset (tenant × season)
+        for check_spec in defs.resolve_assets_def(asset).check_specs:
+            assert check_spec.partitions_def == defs.resolve_assets_def(asset).partitions_def
 
 
 def test_governance_jobs_and_retention_schedule():

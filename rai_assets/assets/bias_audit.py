@@ -23,6 +23,7 @@ from rai_assets.adapters.ledger.tenants import seasons_before
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
+from rai_assets.assets.checks import BIAS_PASSED, bias_check, verdict_check
 from rai_assets.assets.common import ASSET_GROUP, partition_context
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame
@@ -105,6 +106,8 @@ def out_of_sample_window(ledger: LedgerResource, mlflow_registry: MlflowRegistry
     group_name=ASSET_GROUP,
     kinds={"fairlearn"},
     deps=[model_evaluation],
+    check_specs=[verdict_check(BIAS_PASSED, "bias_audit", "The candidate's bias audit passed and its signature "
+                                "verified (REG-5); WARN when inconclusive, ERROR when failed")],
     description="fairlearn MetricFrame over the spec's subgroups (tenure, variety, BIMAS, farm-size class) on "
     "out-of-sample residuals pooled over the evaluation window (the candidate's held-out season + rolling-origin "
     "backtests of earlier seasons): per-group n, MAE, signed residual with bootstrap intervals; pass / fail (only "
@@ -154,5 +157,6 @@ def bias_audit(
             "object": MetadataValue.path(object_store.uri(key)),
             "model_id": candidate.model_id,
             "signature_verified": verified,
-        }
+        },
+        check_results=[bias_check(audit.verdict, verified, list(audit.reasons))],
     )

@@ -70,7 +70,7 @@ def snapshot_key(tenant: str, season: str, merkle_root: str) -> str:
             "check (SNAP-3). A tenant's first season has no training window and is skipped.",
         )
     ],
-    check_specs=[AssetCheckSpec(CHECK, asset=SNAPSHOT_ASSET, blocking=True,
+    check_specs=[AssetCheckSpec(CHECK, asset=SNAPSHOT_ASSET, blocking=True, partitions_def=tenant_season_partitions,
                                 description="Great Expectations suite 'dataset_snapshot' (SNAP-3)")],
     partitions_def=tenant_season_partitions,
     backfill_policy=ONE_PARTITION_PER_RUN,

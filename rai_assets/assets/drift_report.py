@@ -14,6 +14,7 @@ from rai_assets.adapters.ledger.tenants import season_order
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
+from rai_assets.assets.checks import DRIFT_NOT_ACTIONABLE, drift_check, verdict_check
 from rai_assets.assets.common import ASSET_GROUP, markdown_table, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_evaluation import model_evaluation
@@ -23,6 +24,7 @@ from rai_assets.assets.signed_reports import read_back_and_verify, sign_and_stor
 from rai_assets.domain.drift import assess_drift, drift_table_markdown
 from rai_assets.domain.evaluation import regression_metrics
 from rai_assets.domain.features import target_vector
+from rai_assets.domain.guards import drift_actionable
 from rai_assets.domain.profile import season_profile
 
 NO_REFERENCE = "no_reference"
@@ -34,6 +36,8 @@ NO_REFERENCE = "no_reference"
     group_name=ASSET_GROUP,
     kinds={"scipy"},
     deps=[learning_events, model_evaluation],
+    check_specs=[verdict_check(DRIFT_NOT_ACTIONABLE, "drift_report", "The report is not actionable under the "
+                                "tenant's thresholds (the retraining guard's rule, RET-1)")],
     description="The season's events vs. the champion's training snapshot (DRIFT-4: non-overlapping). Season-level "
     "covariates (prices, wages) first, as season-to-season ratios with history; per field PSI and KL, exact KS / "
     "permutation chi-square below the tenant's minimum sample (asymptotic above), Benjamini-Hochberg correction; "
@@ -102,6 +106,7 @@ def drift_report(
     doc, key = sign_and_store(object_store, signer, tenant=part.tenant, season=part.season, kind="drift-reports",
                               body=body)
     verified, detail = read_back_and_verify(object_store, signer, key, doc.body_sha256)
+    actionable = drift_actionable(body, spec.drift)  # the retraining guard's own rule (RET-1)
     with ledger.connect(part.tenant) as conn:
         artifacts.record_drift_report(
             conn, tenant=part.tenant, season=part.season,
@@ -128,5 +133,6 @@ def drift_report(
             "sha256": doc.body_sha256,
             "signature": doc.signature,
             "object": MetadataValue.path(object_store.uri(key)),
-        }
+        },
+        check_results=[drift_check(actionable.allowed, actionable.reason, verdict)],
     )

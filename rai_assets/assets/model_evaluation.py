@@ -12,6 +12,7 @@ from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
+from rai_assets.assets.checks import CANDIDATE_BEATS, evaluation_check, verdict_check
 from rai_assets.assets.common import ASSET_GROUP, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on, training_history
@@ -32,6 +33,8 @@ from rai_assets.domain.features import target_vector
     group_name=ASSET_GROUP,
     kinds={"mlflow"},
     deps=[trained_model, learning_events],
+    check_specs=[verdict_check(CANDIDATE_BEATS, "model_evaluation", "The candidate's held-out MAE beats the naive "
+                                "baseline and the champion's (point estimates; model_promotion tests them)")],
     description="MAE / RMSE / R² (kg/ha) of the candidate on the partition's season, which it never saw, next to "
     "the champion, the naive baseline (mean yield of earlier seasons) and a Cobb-Douglas OLS; for a cohort model the "
     "member's MAE is also tagged on the cohort's MLflow version.",
@@ -127,7 +130,8 @@ def model_evaluation(
             "comparison": MetadataValue.md(comparison.markdown_table()),
             "candidate_model_version": MetadataValue.url(
                 mlflow_registry.model_version_url(part.tenant, candidate.mlflow_version)),
-        }
+        },
+        check_results=[evaluation_check(cand.mae, naive.mae, champ_metrics.mae if champ_metrics else None)],
     )
 
 

@@ -7,6 +7,8 @@ because it did well on a season's yields would be credited with forecasting that
 """
 
 
+from typing import Any
+
 import numpy as np
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
@@ -14,6 +16,7 @@ from rai_assets.adapters.ledger import artifacts
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.registry import MlflowRegistryResource
+from rai_assets.assets.checks import FORECASTS_COMPLETE, forecasts_check, verdict_check
 from rai_assets.assets.common import ASSET_GROUP, markdown_table, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on
@@ -26,6 +29,8 @@ from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_pa
     group_name=ASSET_GROUP,
     kinds={"postgres"},
     deps=[learning_events],
+    check_specs=[verdict_check(FORECASTS_COMPLETE, "yield_forecasts", "Every field of the season was served a "
+                                                                        "forecast")],
     description="Per-field yield forecasts (kg/ha) of the tenant's champion for the season, stored in the ledger "
     "for agronomists. Made before the season's labels judge any candidate, and never rewritten once served. "
     "While the tenant has no champion nothing is served (`fields` = 0, `status` says why).",
@@ -39,21 +44,22 @@ def yield_forecasts(
     served, 0 with a ``status`` when there is no champion yet or the champion has seen the season.
     """
     part = partition_context(context, ledger)
+    fields = season_frame(ledger, part.tenant, part.season, part.spec)
     with ledger.connect(part.tenant) as conn:
         served = artifacts.forecasting_model(conn, part.tenant, part.season)
         champion = model_store.get_champion(conn, part.tenant)
         if served is not None:
             stored = model_store.get_model(conn, served)
             count = artifacts.forecast_count(conn, part.tenant, part.season, served)
-            return MaterializeResult(metadata={
+            return _result(len(fields), {
                 "fields": count, "served_by": stored.mlflow_ref,
                 "status": f"already served by {stored.mlflow_ref}: served forecasts are never rewritten"})
     if champion is None:
-        return _nothing_served(context, f"tenant {part.tenant} has no champion yet: nothing served for {part.season}")
+        return _nothing_served(context, len(fields),
+                               f"tenant {part.tenant} has no champion yet: nothing served for {part.season}")
     if trained_on(ledger, champion, part.season):
-        return _nothing_served(context, f"the champion {champion.mlflow_ref} was trained on {part.season}: "
-                                        "it does not forecast a season it has seen")
-    fields = season_frame(ledger, part.tenant, part.season, part.spec)
+        return _nothing_served(context, len(fields), f"the champion {champion.mlflow_ref} was trained on "
+                                                     f"{part.season}: it does not forecast a season it has seen")
     predictions = model_predictions(mlflow_registry, champion, fields, part.spec, ledger=ledger, season=part.season)
     by_field = dict(zip(fields["field_id"], (float(p) for p in predictions), strict=True))
     with ledger.connect(part.tenant) as conn:
@@ -61,19 +67,22 @@ def yield_forecasts(
                                               model_id=champion.model_id, role="champion", predictions=by_field,
                                               run_id=part.run_id)
     preview = [[f, f"{v:,.0f}"] for f, v in sorted(by_field.items())[:10]]
-    return MaterializeResult(
-        metadata={
-            "fields": written,
-            "served_by": champion.mlflow_ref,
-            "status": "served",
-            "mean_forecast_kg_ha": round(float(np.mean(predictions)), 1) if len(predictions) else 0.0,
-            "champion_model_id": champion.model_id,
-            "champion_mlflow_version": champion.mlflow_version or 0,
-            "preview": MetadataValue.md(markdown_table(["field", "forecast kg/ha"], preview)),
-        }
-    )
+    return _result(len(fields), {
+        "fields": written,
+        "served_by": champion.mlflow_ref,
+        "status": "served",
+        "mean_forecast_kg_ha": round(float(np.mean(predictions)), 1) if len(predictions) else 0.0,
+        "champion_model_id": champion.model_id,
+        "champion_mlflow_version": champion.mlflow_version or 0,
+        "preview": MetadataValue.md(markdown_table(["field", "forecast kg/ha"], preview)),
+    })
 
 
-def _nothing_served(context: AssetExecutionContext, why: str) -> MaterializeResult:
+def _result(season_fields: int, metadata: dict[str, Any]) -> MaterializeResult:
+    return MaterializeResult(metadata=metadata, check_results=[
+        forecasts_check(int(metadata["fields"]), season_fields, str(metadata["status"]))])
+
+
+def _nothing_served(context: AssetExecutionContext, season_fields: int, why: str) -> MaterializeResult:
     context.log.info(why)
-    return MaterializeResult(metadata={"fields": 0, "served_by": "nobody", "status": why})
+    return _result(season_fields, {"fields": 0, "served_by": "nobody", "status": why})

@@ -27,6 +27,14 @@ from rai_assets.domain.signing_envelope import verify_document
 from rai_assets_tests.helpers import panel_slice
 
 
+def _check(result, name: str, partition: str):
+    """The one evaluation of asset check ``name`` in ``result``, on ``partition`` (checks are partitioned)."""
+    found = [c for c in result.get_asset_check_evaluations() if c.check_name == name]
+    assert len(found) == 1, f"check {name} was not evaluated"
+    assert found[0].partition == partition
+    return found[0]
+
+
 def _meta(result, node: str) -> dict:
     mats = result.asset_materializations_for_node(node)
     assert len(mats) == 1, f"{node} was not materialized"
@@ -45,6 +53,7 @@ def small_tenant(resources, suffix, tmp_path: Path):
 def test_each_asset_materializes_on_a_small_tenant(resources, small_tenant):
     instance, tenant, seasons, panel = small_tenant
     s1, s2, _s3 = seasons
+    key2 = partition_key(tenant, s2)
 
     def run(asset, season):
         result = materialize([asset], partition_key=partition_key(tenant, season), resources=resources,
@@ -87,7 +96,9 @@ def test_each_asset_materializes_on_a_small_tenant(resources, small_tenant):
     assert len(run_tags["trace_id"]) == 32 and run_tags["dagster_run_id"]
 
     # evaluation on s02 (never seen): naive/Cobb-Douglas compared; promotion is model_promotion's
-    meta = _meta(run(model_evaluation, s2), "model_evaluation")
+    evaluated = run(model_evaluation, s2)
+    meta = _meta(evaluated, "model_evaluation")
+    assert _check(evaluated, "candidate_beats_champion_and_naive", key2).passed == meta["beats_naive"]
     assert meta["holdout_rows"] == int((panel["season"] == s2).sum())
     assert meta["candidate_mae_kg_ha"] > 0 and meta["naive_mae_kg_ha"] > 0
     beats_naive = meta["beats_naive"]
@@ -98,22 +109,30 @@ def test_each_asset_materializes_on_a_small_tenant(resources, small_tenant):
     assert model.validation_mae == pytest.approx(meta["candidate_mae_kg_ha"])
 
     # bias audit: signed, stored, verifiable
-    meta = _meta(run(bias_audit, s2), "bias_audit")
+    audited = run(bias_audit, s2)
+    meta = _meta(audited, "bias_audit")
     stored = Path(meta["object"].removeprefix("file://")).read_bytes()
     doc = verify_document(stored, resources["signer"].key().public_key_b64)
     assert doc.body_sha256 == meta["sha256"] and doc.body["kind"] == "bias_audit"
     assert {s["subgroup"] for s in doc.body["audit"]["subgroups"]} == {"tenure", "variety", "bimas",
                                                                         "farm_size_class"}
     bias_passed = doc.body["audit"]["verdict"] == "pass"
+    bias_check = _check(audited, "bias_audit_passed", key2)
+    assert bias_check.passed == (bias_passed and meta["signature_verified"])
+    assert bias_check.severity.value == ("WARN" if doc.body["audit"]["verdict"] == "inconclusive" else "ERROR")
 
     # drift report: no champion yet, so no reference
-    meta = _meta(run(drift_report, s2), "drift_report")
+    drifted = run(drift_report, s2)
+    meta = _meta(drifted, "drift_report")
+    assert _check(drifted, "drift_not_actionable", key2).passed  # nothing to compare: nothing actionable
     doc = verify_document(Path(meta["object"].removeprefix("file://")).read_bytes())
     assert meta["verdict"] == "no_reference"
 
     # forecasts before any champion exists: nothing is served, and the asset says why
-    meta = _meta(run(yield_forecasts, s2), "yield_forecasts")
+    unserved = run(yield_forecasts, s2)
+    meta = _meta(unserved, "yield_forecasts")
     assert meta["fields"] == 0 and "no champion" in meta["status"]
+    assert not _check(unserved, "forecasts_complete", key2).passed
 
     # promotion: the bootstrap champion needs to beat naive AND a passed bias audit (REG-5)
     meta = _meta(run(model_promotion, s2), "model_promotion")
@@ -127,7 +146,9 @@ def test_each_asset_materializes_on_a_small_tenant(resources, small_tenant):
         assert meta["decision"].startswith("the naive baseline serves: bootstrap refused")
 
     # forecasts: one per field of the season, by the champion; a re-run never rewrites served forecasts
-    meta = _meta(run(yield_forecasts, s2), "yield_forecasts")
+    served = run(yield_forecasts, s2)
+    assert _check(served, "forecasts_complete", key2).passed
+    meta = _meta(served, "yield_forecasts")
     assert meta["fields"] == int((panel["season"] == s2).sum()) and meta["served_by"] == champion.mlflow_ref
     assert 500 < meta["mean_forecast_kg_ha"] < 15000
     again = _meta(run(yield_forecasts, s2), "yield_forecasts")
