@@ -415,6 +415,36 @@ def cohort_leave(tenant: str, actor: str, reason: str, role: str) -> None:
 
 
 @main.group()
+def models() -> None:
+    """A tenant's model versions, as the ledger records them."""
+
+
+@models.command("list")
+@click.option("--tenant", required=True)
+def models_list(tenant: str) -> None:
+    """MLflow version (what governance commands take as --version), ledger state, held-out MAE, bias verdict."""
+    from rai_assets.demo.summary import plain_table
+    from rai_assets.governance.listing import list_models
+
+    _url, pid = _owned_ledger()
+    try:
+        try:
+            rows = list_models(_ledger(), tenant)
+        except (ValueError, LookupError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        if not rows:
+            click.echo(f"{tenant} has no model versions yet")
+            return
+        click.echo(plain_table(
+            ["version", "model", "state", "kind", "trained for", "held-out MAE kg/ha", "bias audit"],
+            [[str(r.version or "—"), r.mlflow_ref, r.state, r.kind, r.season,
+              f"{r.heldout_mae_kg_ha:,.0f}" if r.heldout_mae_kg_ha is not None else "—", r.bias_verdict]
+             for r in rows]))
+    finally:
+        _stop_owned(pid)
+
+
+@main.group()
 def forecasts() -> None:
     """The forecasts tenants were served."""
 

@@ -59,6 +59,14 @@ def summarize(ledger: LedgerResource, tenant: str) -> TenantSummary:
                          drift, bias, promotion, dead)
 
 
+def plain_table(header: list[str], body: list[list[str]]) -> str:
+    """A left-aligned plain-text table: the header, a rule of dashes, one line per row of ``body``."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
+    return "\n".join(lines)
+
+
 def format_table(rows: list[TenantSummary]) -> str:
     """A plain-text table of summaries."""
     def f(v: float | None, fmt: str = "{:,.0f}") -> str:
@@ -72,11 +80,7 @@ def format_table(rows: list[TenantSummary]) -> str:
          r.bias_verdict or "—", r.promotion or "—", str(r.dead_letters)]
         for r in rows
     ]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
-    return "\n".join(lines)
+    return plain_table(header, body)
 
 
 def served_table(rows: list[ServedAccuracy], seasons: list[str]) -> str:
@@ -99,7 +103,4 @@ def served_table(rows: list[ServedAccuracy], seasons: list[str]) -> str:
     body = [line(t, [r for r in picked if r.tenant == t]) for t in sorted({r.tenant for r in picked})]
     if picked:
         body.append(line("all (pooled)", picked))
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
-    return "\n".join(out)
+    return plain_table(header, body)
