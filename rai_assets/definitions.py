@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
+from dagster import AssetSelection, Definitions, EnvVar, define_asset_job, with_source_code_references
 from dagster_aws.s3 import S3Resource
 
 from rai_assets.adapters.ledger.resource import LedgerResource
@@ -118,7 +118,7 @@ ALL_ASSETS = [learning_events, dataset_snapshot, trained_model, model_evaluation
 def build_definitions(resources: dict[str, object]) -> Definitions:
     """The code location's definitions bound to ``resources`` (tests bind temporary stores)."""
     return Definitions(
-        assets=ALL_ASSETS,
+        assets=with_source_code_references(ALL_ASSETS),  # "Open in editor" links in the UI
         jobs=[tenant_season_job, ingestion_job, retraining_job, governance_job, retention_job],
         schedules=[retention_schedule],
         sensors=[landing_zone_sensor, drift_sensor, retraining_failure_sensor, retraining_success_sensor,

@@ -39,6 +39,13 @@ def test_forecasts_are_made_before_any_candidate_is_judged_on_the_season():
     assert upstream == {AssetKey("learning_events")}
 
 
+def test_assets_link_their_source_code():
+    """Every asset carries a code reference the UI opens (Dagster's `dagster/code_references`)."""
+    for key in EXPECTED:
+        metadata = defs.resolve_assets_def(key).specs_by_key[AssetKey(key)].metadata
+        assert "dagster/code_references" in metadata, key
+
+
 def test_job_covers_the_graph_and_the_snapshot_check_is_blocking():
     job = defs.resolve_job_def(TENANT_SEASON_JOB)
     assert {n.name for n in job.nodes} >= {"learning_events", "dataset_snapshot", "yield_forecasts"}

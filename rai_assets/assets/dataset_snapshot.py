@@ -106,6 +106,7 @@ def dataset_snapshot(
         metadata={
             "merkle_root": snap.merkle_root,
             "row_count": snap.row_count,
+            "dagster/row_count": snap.row_count,
             "source_seasons": ", ".join(earlier),
             "new_snapshot": created,
             "object": MetadataValue.path(object_store.uri(key)),

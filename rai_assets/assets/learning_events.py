@@ -159,6 +159,7 @@ def learning_events(
             "dead_letters_new": new_dead,
             "dead_letters_total": dead_total,
             "events_stored": total,
+            "dagster/row_count": total,
             "landing_files": len(keys),
             "landing_prefix": MetadataValue.path(object_store.uri(prefix.rstrip("/"))),
             "rejection_reasons": MetadataValue.md(

@@ -118,10 +118,10 @@ def model_evaluation(
     metrics.export()
     return MaterializeResult(
         metadata={
-            "candidate_mae_kg_ha": cand.mae,
-            "naive_mae_kg_ha": naive.mae,
-            "champion_mae_kg_ha": champ_metrics.mae if champ_metrics else MetadataValue.null(),
-            "cobb_douglas_mae_kg_ha": cd_metrics.mae if cd_metrics else MetadataValue.null(),
+            "candidate_mae_kg_ha": round(cand.mae, 1),
+            "naive_mae_kg_ha": round(naive.mae, 1),
+            "champion_mae_kg_ha": round(champ_metrics.mae, 1) if champ_metrics else MetadataValue.null(),
+            "cobb_douglas_mae_kg_ha": round(cd_metrics.mae, 1) if cd_metrics else MetadataValue.null(),
             "beats_naive": comparison.beats_naive,
             "beats_champion": MetadataValue.null() if comparison.beats_champion is None
             else comparison.beats_champion,

@@ -106,7 +106,7 @@ def test_each_asset_materializes_on_a_small_tenant(resources, small_tenant):
     with resources["ledger"].connect(tenant) as conn:
         assert model_store.get_champion(conn, tenant) is None
         model = model_store.get_model(conn, model.model_id)
-    assert model.validation_mae == pytest.approx(meta["candidate_mae_kg_ha"])
+    assert round(model.validation_mae, 1) == meta["candidate_mae_kg_ha"]  # metadata rounded to 0.1 kg/ha
 
     # bias audit: signed, stored, verifiable
     audited = run(bias_audit, s2)
