@@ -199,12 +199,24 @@ def tenant_register(tenant_id: str, public_key: str, spec: str) -> None:
     from dagster import DagsterInstance
 
     from rai_assets.adapters.ledger.tenants import register_tenant
+    from rai_assets.assets.common import spec_by_id
     from rai_assets.assets.partitions import add_partitions
+    from rai_assets.domain.ids import tenant_id as valid_tenant_id
+    from rai_assets.domain.signing import parse_public_key
 
+    try:  # everything checkable without the ledger is checked before it starts
+        valid_tenant_id(tenant_id)
+        spec_by_id(spec)
+        parse_public_key(public_key)
+    except ValueError as exc:
+        raise click.ClickException(f"tenant {tenant_id!r} not registered: {exc}") from exc
     _url, pid = _owned_ledger()
     try:
-        with _ledger().connect(tenant_id) as conn:
-            register_tenant(conn, tenant_id, public_key, spec)
+        try:
+            with _ledger().connect(tenant_id) as conn:
+                register_tenant(conn, tenant_id, public_key, spec)
+        except ValueError as exc:
+            raise click.ClickException(f"tenant {tenant_id!r} not registered: {exc}") from exc
         add_partitions(DagsterInstance.get(), tenants=[tenant_id])
         click.echo(f"tenant {tenant_id} registered")
     finally:

@@ -71,6 +71,18 @@ class KeyPair:
         return b64encode(SigningKey(self.seed).sign(message).signature)
 
 
+def parse_public_key(public_key_b64: str) -> VerifyKey:
+    """An Ed25519 public key from URL-safe base64 (32 bytes), as tenants register it.
+
+    Raises:
+        SignatureError: not base64, or not 32 bytes.
+    """
+    key = b64decode(public_key_b64, "public key")
+    if len(key) != 32:
+        raise SignatureError(f"public key must be 32 bytes of URL-safe base64, got {len(key)} bytes")
+    return VerifyKey(key)
+
+
 def verify(public_key_b64: str, message: bytes, signature_b64: str) -> None:
     """Verify a detached Ed25519 signature.
 

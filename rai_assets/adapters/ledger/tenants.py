@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rai_assets.adapters.ledger.resource import Conn
 from rai_assets.domain.ids import season_id, tenant_id
+from rai_assets.domain.signing import parse_public_key
 
 
 class UnknownTenantError(LookupError):
@@ -32,8 +33,10 @@ def register_tenant(conn: Conn, tenant: str, public_key: str, model_spec: str, d
     Raises:
         InvalidIdentifierError: ``tenant`` is not a slug.
         ValueError: the tenant exists with a different public key (key rotation is an explicit act).
+        SignatureError: ``public_key`` is not a 32-byte Ed25519 key in URL-safe base64.
     """
     tenant = tenant_id(tenant)
+    parse_public_key(public_key)
     row = conn.execute("SELECT public_key FROM tenants WHERE tenant_id = %s", (tenant,)).fetchone()
     if row is not None:
         if row["public_key"] != public_key:

@@ -1,0 +1,24 @@
+"""`rai-assets tenant register` refuses what it cannot use, in one sentence, before touching the ledger.
+REQ: GOV-1, ING-1."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from rai_assets.cli import main as cli
+from rai_assets.domain.signing import KeyPair
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["Bad Tenant!", "--public-key", KeyPair.generate().public_key_b64], "tenant"),
+    (["barley-farm", "--public-key", KeyPair.generate().public_key_b64, "--spec", "no-such-spec"], "no-such-spec"),
+    (["barley-farm", "--public-key", "not base64 at all!"], "public key is not valid base64"),
+    (["barley-farm", "--public-key", "AAAA"], "public key must be 32 bytes"),
+])
+def test_tenant_register_errors_are_one_sentence(args, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAI_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("RAI_LEDGER_URL", "postgresql://nobody@127.0.0.1:1/never-reached")  # must not be used
+    out = CliRunner().invoke(cli, ["tenant", "register", *args])
+    assert out.exit_code != 0 and message in out.output, out.output
+    assert "Traceback" not in out.output and len(out.output.strip().splitlines()) == 1
