@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -59,7 +60,36 @@ def _ledger() -> LedgerResource:
                           owner_url=os.environ.get("RAI_LEDGER_OWNER_URL", ""), state_dir=str(_state_dir()))
 
 
-@click.group()
+_URL_SECRET = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@host`` URL replaced by ``***``."""
+    return _URL_SECRET.sub(r"\g<scheme>:***@", text)
+
+
+class _OneSentenceErrors(click.Group):
+    """The command group: an error a user can act on is one sentence and exit code 1, never a traceback
+    or a secret (a database URL's password is redacted). Click's own usage errors pass through."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        import psycopg
+
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.UsageError:
+            raise
+        except click.exceptions.ClickException as exc:
+            redacted = redact(exc.message)
+            if redacted == exc.message:
+                raise
+            raise click.ClickException(redacted) from exc
+        except (ValueError, LookupError, OSError, psycopg.Error) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise click.ClickException(redact(f"{type(exc).__name__}: {first}")) from exc
+
+
+@click.group(cls=_OneSentenceErrors)
 def main() -> None:
     """rai-assets: continuous training of per-tenant crop-yield models (Dagster + MLflow)."""
 
@@ -79,7 +109,7 @@ def demo(max_tenants: int | None, max_seasons: int | None, cohort: bool) -> None
     state = _state_dir()
     prepare_dagster_home(state, REPO_ROOT)
     url, pid = _owned_ledger()
-    click.echo(f"state directory: {state}\nledger: {'embedded Postgres PID ' + str(pid) if pid else url}")
+    click.echo(f"state directory: {state}\nledger: {'embedded Postgres PID ' + str(pid) if pid else redact(url)}")
     try:
         runs, summaries = run_demo(state, max_tenants=max_tenants, max_seasons=max_seasons, cohort=cohort,
                                    progress=click.echo)

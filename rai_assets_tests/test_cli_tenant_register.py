@@ -22,3 +22,19 @@ def test_tenant_register_errors_are_one_sentence(args, message, tmp_path, monkey
     out = CliRunner().invoke(cli, ["tenant", "register", *args])
     assert out.exit_code != 0 and message in out.output, out.output
     assert "Traceback" not in out.output and len(out.output.strip().splitlines()) == 1
+
+
+def test_a_refused_database_url_is_one_sentence_without_its_password(tmp_path, monkeypatch):
+    """A ledger that cannot be reached: one sentence, exit 1, the URL's password never printed."""
+    monkeypatch.setenv("RAI_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("RAI_LEDGER_URL", "postgresql://rai_app:s3cret-pw@127.0.0.1:1/ledger?connect_timeout=2")
+    out = CliRunner().invoke(cli, ["models", "list", "--tenant", "langan"])
+    assert out.exit_code == 1, out.output
+    assert "Traceback" not in out.output and "s3cret-pw" not in out.output
+    assert len(out.output.strip().splitlines()) == 1 and out.output.startswith("Error: ")
+
+
+def test_redact_hides_url_passwords_only():
+    from rai_assets.cli import redact
+
+    assert redact("postgresql://u:p@h:5432/db and s3://bucket/key") == "postgresql://u:***@h:5432/db and s3://bucket/key"
