@@ -1,38 +1,64 @@
 """Dagster jobs for governance, configurable from the Launchpad, and the retention schedule."""
 
 
+from enum import Enum
+
 from dagster import Config, OpExecutionContext, ScheduleDefinition, job, op
 from pydantic import Field
 
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.registry import MlflowRegistryResource
+from rai_assets.domain.ids import tenant_id as valid_tenant_id
 from rai_assets.governance import actions
 from rai_assets.governance.retention import apply_retention
 
 
-class GovernanceActionConfig(Config):
-    """One governance action on one model version (``version`` is the MLflow model version)."""
+class GovernanceAction(Enum):
+    """The version actions the Launchpad offers (a dropdown, not free text)."""
 
-    action: str = Field(description="approve | reject | rollback | baseline-reset")
-    tenant: str
-    version: int
+    APPROVE = "approve"
+    REJECT = "reject"
+    ROLLBACK = "rollback"
+    BASELINE_RESET = "baseline-reset"
+
+
+class GovernanceRole(Enum):
+    """The role taking the action (GOV-4); the ledger checks it again."""
+
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class GovernanceActionConfig(Config):
+    """One governance action on one model version (``version`` is the MLflow model version, as
+    ``rai-assets models list`` shows it)."""
+
+    action: GovernanceAction = Field(description="approve | reject | rollback | baseline-reset")
+    tenant: str = Field(description="A registered tenant id")
+    version: int = Field(description="MLflow model version (rai-assets models list)")
     actor: str
     reason: str
-    role: str = Field(default="manager", description="manager | admin (GOV-4)")
+    role: GovernanceRole = Field(default=GovernanceRole.MANAGER, description="manager | admin (GOV-4)")
 
 
 @op
 def governance_action(context: OpExecutionContext, config: GovernanceActionConfig, ledger: LedgerResource,
                       mlflow_registry: MlflowRegistryResource) -> None:
-    """Apply the configured action; the ledger checks role, FSM and guards and audits it."""
-    if config.action not in actions.ACTION_ROLES:
-        raise actions.GovernanceError(f"unknown action {config.action!r}; one of {sorted(actions.ACTION_ROLES)}")
-    t, v, who, why, role = config.tenant, config.version, config.actor, config.reason, config.role
-    if config.action == "approve":
+    """Apply the configured action; the ledger checks role, FSM and guards and audits it.
+
+    Raises:
+        GovernanceError: the tenant is not registered, or the action is refused.
+    """
+    t, v, who, why, role = config.tenant, config.version, config.actor, config.reason, config.role.value
+    with ledger.connect(valid_tenant_id(t), role=role) as conn:
+        if conn.execute("SELECT 1 FROM tenants WHERE tenant_id = %s", (t,)).fetchone() is None:
+            raise actions.GovernanceError(f"tenant {t!r} is not registered; check the Launchpad config's tenant")
+    action = config.action
+    if action is GovernanceAction.APPROVE:
         result = actions.approve(ledger, tenant=t, version=v, actor=who, reason=why, role=role)
-    elif config.action == "reject":
+    elif action is GovernanceAction.REJECT:
         result = actions.reject(ledger, tenant=t, version=v, actor=who, reason=why, role=role)
-    elif config.action == "rollback":
+    elif action is GovernanceAction.ROLLBACK:
         result = actions.rollback(ledger, mlflow_registry, tenant=t, version=v, actor=who, reason=why, role=role)
     else:
         result = actions.baseline_reset(ledger, tenant=t, version=v, actor=who, reason=why, role=role)
