@@ -19,6 +19,7 @@ from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
 from rai_assets.assets.common import ASSET_GROUP, markdown_table, spec_by_id
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, partition_ids, tenant_season_partitions
 from rai_assets.assets.worker_pool import chunk_map
+from rai_assets.domain.cadence import season_cadence_seconds
 from rai_assets.domain.contract import reader_for_major
 from rai_assets.domain.features import events_frame
 from rai_assets.domain.ingestion import (
@@ -42,6 +43,7 @@ def landing_prefix(tenant: str, season: str) -> str:
     return tenant_key(tenant, "landing", season) + "/"
 
 
+# the platform default, for a tenant whose own calendar gives no cadence yet (rai_assets.domain.cadence)
 SEASON_CADENCE_S = float(os.environ.get("RAI_SEASON_CADENCE_DAYS", "183")) * 86400
 
 
@@ -55,8 +57,10 @@ def integrity_check_of(reason: str) -> str | None:
     return None
 
 
-def record_ingestion_metrics(tenant: str, *, written: int, new_dead: int, reasons: list[str], conflicts: int) -> None:
-    """Throughput, new dead letters, integrity failures and freshness of one ingestion (OBS-1)."""
+def record_ingestion_metrics(tenant: str, *, written: int, new_dead: int, reasons: list[str], conflicts: int,
+                             cadence_s: float = SEASON_CADENCE_S) -> None:
+    """Throughput, new dead letters, integrity failures and freshness of one ingestion (OBS-1), and the
+    tenant's own season cadence (``cadence_s``) that its freshness alert compares with (OBS-5)."""
     metrics.ingested_events.labels(tenant=tenant).inc(written)
     metrics.dead_letters_new.labels(tenant=tenant).inc(new_dead)
     if new_dead:
@@ -65,7 +69,7 @@ def record_ingestion_metrics(tenant: str, *, written: int, new_dead: int, reason
         if conflicts:
             metrics.integrity_failures.labels(tenant=tenant, check="conflict").inc(conflicts)
     metrics.ingestion_last_success.labels(tenant=tenant).set(time.time())
-    metrics.season_cadence_seconds.labels(tenant=tenant).set(SEASON_CADENCE_S)
+    metrics.season_cadence_seconds.labels(tenant=tenant).set(cadence_s)
 
 
 @asset(
@@ -133,6 +137,7 @@ def learning_events(
                                                    context.run_id)
         total = event_store.count_events(conn, tenant, season)
         dead_total = event_store.count_dead_letters(conn, tenant, season)
+        cadence_s, cadence_source = season_cadence_seconds(event_store.season_dates(conn, tenant), SEASON_CADENCE_S)
         if registered is not None and total:
             spec = spec_by_id(registered.model_spec)
             season_events = events_frame(event_store.load_events(conn, tenant, [season]), spec)
@@ -141,7 +146,8 @@ def learning_events(
     metrics.set_season_gauge(metrics.dead_letters, tenant, season, dead_total)
     metrics.pipeline_status.labels(stage="ingestion", status="dead_letters" if new_dead else "clean").inc()
     record_ingestion_metrics(tenant, written=written, new_dead=new_dead,
-                             reasons=[d.reason for d in outcome.dead_letters], conflicts=len(conflicts))
+                             reasons=[d.reason for d in outcome.dead_letters], conflicts=len(conflicts),
+                             cadence_s=cadence_s)
     metrics.export()
     if new_dead:
         context.log.warning(f"{new_dead} new dead letters for {tenant}/{season} (ING-4)")
@@ -161,6 +167,8 @@ def learning_events(
             "events_stored": total,
             "dagster/row_count": total,
             "landing_files": len(keys),
+            "season_cadence_days": round(cadence_s / 86400, 1),
+            "season_cadence_source": cadence_source,
             "landing_prefix": MetadataValue.path(object_store.uri(prefix.rstrip("/"))),
             "rejection_reasons": MetadataValue.md(
                 markdown_table(["reason", "lines"], [[r, n] for r, n in sorted(reasons.items())]) if reasons else "none"

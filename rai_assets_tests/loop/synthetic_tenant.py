@@ -13,12 +13,15 @@ from rai_assets.demo.synthetic import SeasonShape, synthetic_season
 
 
 def land_synthetic_tenant(resources: dict, instance: DagsterInstance, tenant: str, shapes: list[SeasonShape],
-                          n_fields: int, keys_dir: Path) -> list[str]:
-    """Land and register one synthetic season per shape (``s01`` …); returns the season ids."""
+                          n_fields: int, keys_dir: Path, bad_uploads: bool = False) -> list[str]:
+    """Land and register one synthetic season per shape (``s01`` …); returns the season ids.
+
+    ``bad_uploads`` also lands a forged upload for the second season (it is dead-lettered).
+    """
     frames = [synthetic_season(tenant, f"s{i:02d}", n_fields, seed=100 + i, shape=shape)
               for i, shape in enumerate(shapes, start=1)]
     _, seasons, _ = land_and_register(resources["ledger"], resources["object_store"], instance,
-                                      pd.concat(frames, ignore_index=True), keys_dir, bad_uploads=False)
+                                      pd.concat(frames, ignore_index=True), keys_dir, bad_uploads=bad_uploads)
     return seasons
 
 

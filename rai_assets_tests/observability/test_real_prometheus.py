@@ -4,14 +4,18 @@ and the run's group is deleted after it ends. REQ: OBS-1, OBS-4, OBS-5."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from dagster import AssetKey, DagsterInstance
 
 from rai_assets.adapters import metrics
+from rai_assets.adapters.ledger import loop
+from rai_assets.assets.common import spec_by_id
 from rai_assets.definitions import build_definitions
 from rai_assets.demo.runner import land_and_register
 from rai_assets.loop import outcome_sensors
+from rai_assets.loop.guard_check import check_retraining
 from rai_assets.loop.jobs import INGESTION_JOB
 from rai_assets.loop.landing_sensor import landing_zone_sensor
 from rai_assets_tests.helpers import panel_slice
@@ -80,6 +84,26 @@ def test_run_pushes_sensor_is_scraped_rules_fire_and_groups_are_deleted(stack, r
     assert dead[0]["labels"]["severity"] == "warning"
     mismatch = wait_for("RaiIntegrityMismatch to fire", lambda: firing("RaiIntegrityMismatch"))
     assert mismatch[0]["labels"]["check"] == "signature"
+
+    # a long-lived process's gauge: three failed retraining runs, then the drift sensor's guard check
+    # (what drift_sensor calls) opens the breaker; /metrics is scraped and RaiCircuitBreakerOpen fires
+    with resources["ledger"].connect(tenant) as conn:
+        for i in range(3):
+            loop.record_retraining_run(conn, tenant=tenant, run_id=f"failed-{i}", season=seasons[1],
+                                       trigger="drift", outcome="failed")
+    _, decisions = check_retraining(resources["ledger"], tenant=tenant, season=seasons[1], report_sha256="a" * 64,
+                                    report_body={"verdict": "drift", "assessment": None},
+                                    spec=spec_by_id("rice-yield-v1"), now=datetime.now(UTC), active_retraining_runs=())
+    assert not {d.guard: d for d in decisions}["circuit_breaker"].allowed
+    breaker = wait_for("RaiCircuitBreakerOpen to fire", lambda: firing("RaiCircuitBreakerOpen"))
+    assert breaker[0]["labels"]["severity"] == "critical"
+    scraped = stack.query(f'rai_retrain_circuit_breaker_open{{tenant="{tenant}", job="rai-code-server"}}')
+    assert [float(s["value"][1]) for s in scraped] == [1.0]
+    # the season cadence the freshness alert compares with is recorded per tenant (its own calendar's;
+    # here the platform default: one season ingested gives no gap yet)
+    cadence = wait_for("the tenant's recorded season cadence",
+                       lambda: stack.query(f'rai:season_cadence_seconds:max{{tenant="{tenant}"}}'))
+    assert float(cadence[0]["value"][1]) > 0
 
     # the run ended: the GC sensor deletes its group (grace 0 here), other runs' groups would stay
     monkeypatch.setattr(outcome_sensors, "PUSH_GROUP_GRACE_S", 0.0)

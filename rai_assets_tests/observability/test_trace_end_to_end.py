@@ -26,12 +26,46 @@ def _instance(log_file) -> DagsterInstance:
     }}})
 
 
+# every table a step of the tenant-season job writes (migration 0007), with how a row names its season
+_SEASON_ROWS = {
+    "learning_events": "season_id = %(season)s",
+    "dead_letters": "season_id = %(season)s",  # the forged upload of the followed season
+    "dataset_snapshots": "season_id = %(season)s",
+    "season_profiles": "season_id = %(season)s",
+    "model_versions": "season_id = %(season)s",
+    "training_runs": "model_id IN (SELECT model_id FROM model_versions WHERE season_id = %(season)s)",
+    "model_evaluations": "season_id = %(season)s",
+    "bias_audits": "season_id = %(season)s",
+    "drift_reports": "season_id = %(season)s",
+    "yield_forecasts": "season_id = %(season)s",  # empty here: forecasting runs before the first champion
+    "promotion_decisions": "season_id = %(season)s",
+    "promotion_evidence": "season_id = %(season)s",  # empty here: a bootstrap promotion pairs no champion
+    "integrity_checks": "artifact_sha256 IN (SELECT body_sha256 FROM bias_audits WHERE season_id = %(season)s)",
+}
+_EMPTY_BEFORE_A_CHAMPION = {"yield_forecasts", "promotion_evidence"}  # (test_end_to_end covers their rows)
+# written by the job too, but not necessarily for every tenant-season: when present, they carry a run's trace
+_OTHER_ROWS = ("retraining_runs", "guard_decisions", "drift_baselines", "breaker_resets", "bootstrap_overrides")
+
+
+def _assert_ledger_rows_carry(ledger, tenant: str, season: str, trace_id: str, run_traces: set[str]) -> None:
+    """Every row the followed run's steps wrote carries its trace id; no row of the tenant lacks a run's."""
+    with ledger.connect(tenant) as conn:
+        for table, where in _SEASON_ROWS.items():
+            found = conn.execute(f"SELECT trace_id, count(*) AS n FROM {table} WHERE tenant_id = %(tenant)s"
+                                 f" AND {where} GROUP BY trace_id", {"tenant": tenant, "season": season}).fetchall()
+            expected = set() if table in _EMPTY_BEFORE_A_CHAMPION else {trace_id}
+            assert {r["trace_id"] for r in found} == expected, (table, found)
+        for table in (*_SEASON_ROWS, *_OTHER_ROWS):
+            found = conn.execute(f"SELECT DISTINCT trace_id FROM {table} WHERE tenant_id = %s", (tenant,)).fetchall()
+            assert {r["trace_id"] for r in found} <= run_traces, (table, found)
+
+
 def test_one_trace_id_from_landing_file_to_promotion(resources, suffix, tmp_path):
     log_file = tmp_path / "dagster.jsonl"
     instance = _instance(log_file)
     tenant = f"trace-{suffix}"
     seasons = land_synthetic_tenant(resources, instance, tenant, [SeasonShape(), SeasonShape()], n_fields=400,
-                                    keys_dir=tmp_path / "keys")
+                                    keys_dir=tmp_path / "keys", bad_uploads=True)
 
     tick = evaluate_sensor(landing_zone_sensor, instance=instance, resources=resources)
     requests = {r.tags["rai/season"]: r for r in tick.run_requests}
@@ -60,6 +94,7 @@ def test_one_trace_id_from_landing_file_to_promotion(resources, suffix, tmp_path
     assert model["state"] == "CHAMPION", "the synthetic tenant's first candidate beats the naive baseline"
     assert [r["state"] for r in rows][-1] == "CHAMPION"
     assert {r["trace_id"] for r in rows} == {trace_id}, rows  # every audit row the steps wrote
+    _assert_ledger_rows_carry(ledger, tenant, season, trace_id, set(traces.values()))
 
     registry: MlflowRegistryResource = resources["mlflow_registry"]
     client = registry.client()
@@ -87,6 +122,10 @@ def test_one_trace_id_from_landing_file_to_promotion(resources, suffix, tmp_path
 
     # the drift sensor reads the reports inside the trace of the run that wrote them (guards, PSI gauges)
     evaluate_sensor(drift_sensor, instance=instance, resources=resources)
+    with ledger.connect(tenant) as conn:
+        guards = conn.execute("SELECT season_id, trace_id FROM guard_decisions WHERE tenant_id = %s",
+                              (tenant,)).fetchall()
+    assert guards and {g["trace_id"] for g in guards} <= set(traces.values()), guards
     # cardinality (README): the series this tenant has after two seasons through the whole graph and the sensors
     series = metrics.series_of_tenant(tenant)
     by_metric = Counter(sample.name for family in metrics.REGISTRY.collect() for sample in family.samples

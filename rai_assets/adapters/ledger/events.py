@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rai_assets.adapters.ledger.resource import Conn
+from rai_assets.domain.cadence import SeasonDates
 from rai_assets.domain.canonical import sha256_hex
 from rai_assets.domain.ingestion import AcceptedEvent, DeadLetter, storable_text
 
@@ -127,3 +128,19 @@ def count_events(conn: Conn, tenant: str, season: str) -> int:
         "SELECT count(*) AS n FROM learning_events WHERE tenant_id = %s AND season_id = %s", (tenant, season)
     ).fetchone()
     return int(row["n"]) if row else 0
+
+
+def season_dates(conn: Conn, tenant: str) -> list[SeasonDates]:
+    """Each season of ``tenant`` with events: its median harvest date (``observed_on``) and first arrival.
+
+    ISO dates sort as text, so the median is taken on the text; a malformed date is dropped later
+    (:func:`rai_assets.domain.cadence.season_cadence_seconds`).
+    """
+    rows = conn.execute(
+        "SELECT s.ordinal, min(e.ingested_at) AS first_arrival,"
+        " percentile_disc(0.5) WITHIN GROUP (ORDER BY e.payload->>'observed_on') AS harvest"
+        " FROM learning_events e JOIN seasons s USING (season_id) WHERE e.tenant_id = %s"
+        " GROUP BY s.ordinal ORDER BY s.ordinal",
+        (tenant,),
+    ).fetchall()
+    return [SeasonDates(r["ordinal"], r["harvest"], r["first_arrival"]) for r in rows]

@@ -23,7 +23,7 @@ def upsert_season_profile(conn: Conn, tenant: str, season: str, profile: Sequenc
     conn.execute(
         "INSERT INTO season_profiles (tenant_id, season_id, n_events, profile) VALUES (%s, %s, %s, %s::vector)"
         " ON CONFLICT (tenant_id, season_id) DO UPDATE SET n_events = EXCLUDED.n_events,"
-        " profile = EXCLUDED.profile, updated_at = now()",
+        " profile = EXCLUDED.profile, updated_at = now(), trace_id = EXCLUDED.trace_id",  # latest writer's trace
         (tenant, season, n_events, vector_literal(profile)),
     )
 
