@@ -24,23 +24,25 @@ def _state_dir() -> Path:
 
 
 def _owned_ledger() -> tuple[str, int | None]:
-    """Use ``RAI_LEDGER_URL`` if set; else start the embedded ledger, migrate it and export
-    ``RAI_LEDGER_OWNER_URL`` (its superuser) and ``RAI_LEDGER_URL`` (the ``rai_app`` role).
+    """Use ``RAI_LEDGER_URL`` if set; else start the embedded ledger (or attach to the one a running
+    ``make dagster`` owns), migrate it and export ``RAI_LEDGER_OWNER_URL`` (its superuser) and
+    ``RAI_LEDGER_URL`` (the ``rai_app`` role).
 
     Returns:
-        (application URL, PID of the embedded server this process started, or None).
+        (application URL, PID of the embedded server *this process started*, or None: a server it
+        attached to is never stopped by it).
     """
-    from rai_assets.adapters.ledger.embedded import start_embedded_postgres
+    from rai_assets.adapters.ledger.embedded import ensure_embedded_postgres
     from rai_assets.adapters.ledger.resource import APP_ROLE, with_user
     from rai_assets.adapters.ledger.schema import upgrade
 
     if os.environ.get("RAI_LEDGER_URL"):
         return os.environ["RAI_LEDGER_URL"], None
-    owner, pid = start_embedded_postgres(_state_dir())
+    owner, pid, started = ensure_embedded_postgres(_state_dir())
     upgrade(owner)
     os.environ["RAI_LEDGER_OWNER_URL"] = owner
     os.environ["RAI_LEDGER_URL"] = with_user(owner, APP_ROLE)
-    return os.environ["RAI_LEDGER_URL"], pid
+    return os.environ["RAI_LEDGER_URL"], pid if started else None
 
 
 def _stop_owned(pid: int | None) -> None:
@@ -170,10 +172,37 @@ def ledger_stop() -> None:
     click.echo(f"stopped PID {pid}" if pid else "no embedded ledger running")
 
 
+def _dagster_port(command: tuple[str, ...]) -> int | None:
+    """The ``-p/--port`` of a ``dagster dev``/``dagster-webserver`` command (3000 by default), else None."""
+    if not command or not Path(command[0]).name.startswith("dagster"):
+        return None
+    args = list(command)
+    for i, arg in enumerate(args):
+        if arg in ("-p", "--port") and i + 1 < len(args) and args[i + 1].isdigit():
+            return int(args[i + 1])
+        if arg.startswith("--port=") and arg[7:].isdigit():
+            return int(arg[7:])
+    return 3000 if "dev" in args or Path(command[0]).name == "dagster-webserver" else None
+
+
+def _port_busy(port: int, host: str = "127.0.0.1") -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
+
+
 @main.command("with-ledger", context_settings={"ignore_unknown_options": True})
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def with_ledger(command: tuple[str, ...]) -> None:
-    """Run COMMAND with the embedded ledger up (RAI_LEDGER_URL set); stop the ledger afterwards."""
+    """Run COMMAND with the embedded ledger up (RAI_LEDGER_URL set); stop the ledger afterwards if this
+    process started it (one attached to is left running). A ``dagster`` COMMAND whose ``-p/--port`` is
+    already in use is refused before anything starts."""
+    port = _dagster_port(command)
+    if port is not None and _port_busy(port):
+        raise click.ClickException(f"port {port} is already in use (another `make dagster`?); stop it or choose "
+                                   "another port — nothing was started")
     _url, pid = _owned_ledger()
     code = 1
     try:
