@@ -25,23 +25,25 @@ def _state_dir() -> Path:
 
 
 def _owned_ledger() -> tuple[str, int | None]:
-    """Use ``RAI_LEDGER_URL`` if set; else start the embedded ledger, migrate it and export
-    ``RAI_LEDGER_OWNER_URL`` (its superuser) and ``RAI_LEDGER_URL`` (the ``rai_app`` role).
+    """Use ``RAI_LEDGER_URL`` if set; else start the embedded ledger (or attach to the one a running
+    ``make dagster`` owns), migrate it and export ``RAI_LEDGER_OWNER_URL`` (its superuser) and
+    ``RAI_LEDGER_URL`` (the ``rai_app`` role).
 
     Returns:
-        (application URL, PID of the embedded server this process started, or None).
+        (application URL, PID of the embedded server *this process started*, or None: a server it
+        attached to is never stopped by it).
     """
-    from rai_assets.adapters.ledger.embedded import start_embedded_postgres
+    from rai_assets.adapters.ledger.embedded import ensure_embedded_postgres
     from rai_assets.adapters.ledger.resource import APP_ROLE, with_user
     from rai_assets.adapters.ledger.schema import upgrade
 
     if os.environ.get("RAI_LEDGER_URL"):
         return os.environ["RAI_LEDGER_URL"], None
-    owner, pid = start_embedded_postgres(_state_dir())
+    owner, pid, started = ensure_embedded_postgres(_state_dir())
     upgrade(owner)
     os.environ["RAI_LEDGER_OWNER_URL"] = owner
     os.environ["RAI_LEDGER_URL"] = with_user(owner, APP_ROLE)
-    return os.environ["RAI_LEDGER_URL"], pid
+    return os.environ["RAI_LEDGER_URL"], pid if started else None
 
 
 def _stop_owned(pid: int | None) -> None:
@@ -200,10 +202,37 @@ def ledger_stop() -> None:
     click.echo(f"stopped PID {pid}" if pid else "no embedded ledger running")
 
 
+def _dagster_port(command: tuple[str, ...]) -> int | None:
+    """The ``-p/--port`` of a ``dagster dev``/``dagster-webserver`` command (3000 by default), else None."""
+    if not command or not Path(command[0]).name.startswith("dagster"):
+        return None
+    args = list(command)
+    for i, arg in enumerate(args):
+        if arg in ("-p", "--port") and i + 1 < len(args) and args[i + 1].isdigit():
+            return int(args[i + 1])
+        if arg.startswith("--port=") and arg[7:].isdigit():
+            return int(arg[7:])
+    return 3000 if "dev" in args or Path(command[0]).name == "dagster-webserver" else None
+
+
+def _port_busy(port: int, host: str = "127.0.0.1") -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
+
+
 @main.command("with-ledger", context_settings={"ignore_unknown_options": True})
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def with_ledger(command: tuple[str, ...]) -> None:
-    """Run COMMAND with the embedded ledger up (RAI_LEDGER_URL set); stop the ledger afterwards."""
+    """Run COMMAND with the embedded ledger up (RAI_LEDGER_URL set); stop the ledger afterwards if this
+    process started it (one attached to is left running). A ``dagster`` COMMAND whose ``-p/--port`` is
+    already in use is refused before anything starts."""
+    port = _dagster_port(command)
+    if port is not None and _port_busy(port):
+        raise click.ClickException(f"port {port} is already in use (another `make dagster`?); stop it or choose "
+                                   "another port — nothing was started")
     _url, pid = _owned_ledger()
     code = 1
     try:
@@ -307,6 +336,7 @@ def _run_governance(action: str, tenant: str, version: int, actor: str, reason: 
     try:
         stores = resolved_stores()
         common = {"tenant": tenant, "version": version, "actor": actor, "reason": reason, "role": role}
+        evidence = actions.StoredEvidence(stores.object_store, stores.signer.key().public_key_b64)
         try:
             if action == "rollback":
                 result = actions.rollback(stores.ledger, stores.mlflow_registry, **common)  # type: ignore[arg-type]
@@ -314,9 +344,11 @@ def _run_governance(action: str, tenant: str, version: int, actor: str, reason: 
                 seq = actions.bootstrap_override(stores.ledger, **common)  # type: ignore[arg-type]
                 click.echo(f"bootstrap-override: {tenant} v{version} may become the first champion (audit seq {seq})")
                 return
+            elif action == "reject":
+                result = actions.reject(stores.ledger, **common)  # type: ignore[arg-type]
             else:
-                run = {"approve": actions.approve, "reject": actions.reject, "baseline-reset": actions.baseline_reset}
-                result = run[action](stores.ledger, **common)  # type: ignore[arg-type]
+                run = {"approve": actions.approve, "baseline-reset": actions.baseline_reset}
+                result = run[action](stores.ledger, evidence=evidence, **common)  # type: ignore[arg-type]
         except (actions.GovernanceError, LedgerRefusal) as exc:
             raise click.ClickException(f"{action} refused for {common}: {exc}") from exc
         click.echo(f"{result.action}: {result.tenant} v{result.mlflow_version} {result.before} → {result.after} "
@@ -373,12 +405,15 @@ def governance_breaker_reset(tenant: str, actor: str, reason: str) -> None:
 def governance_reconcile(tenant: str) -> None:
     """Repair MLflow's champion alias from the ledger (the source of truth)."""
     from rai_assets.definitions import resolved_stores
-    from rai_assets.governance.actions import reconcile_champion_alias
+    from rai_assets.governance.actions import GovernanceError, reconcile_champion_alias
 
     _url, pid = _owned_ledger()
     try:
         stores = resolved_stores()
-        click.echo(reconcile_champion_alias(stores.ledger, stores.mlflow_registry, tenant))
+        try:
+            click.echo(reconcile_champion_alias(stores.ledger, stores.mlflow_registry, tenant))
+        except GovernanceError as exc:
+            raise click.ClickException(f"reconcile refused: {exc}") from exc
     finally:
         _stop_owned(pid)
 
@@ -522,21 +557,88 @@ def audit() -> None:
 @audit.command("verify")
 @click.option("--tenant", required=True)
 def audit_verify(tenant: str) -> None:
-    """Verify the tenant's audit chain; exit 1 and list the breaks if it does not verify."""
+    """Verify the tenant's audit chain and its signed checkpoints (a cut tail is found); exit 1 and list
+    the breaks if it does not verify."""
     from rai_assets.adapters.ledger.audit import verify_chain
+    from rai_assets.definitions import resolved_stores
+    from rai_assets.governance.checkpoints import verify_against_checkpoints
 
     _url, pid = _owned_ledger()
     try:
-        with _ledger().connect(tenant, role="admin") as conn:
+        stores = resolved_stores()
+        with stores.ledger.connect(tenant, role="admin") as conn:
             result = verify_chain(conn, tenant)
+            latest, anchored = verify_against_checkpoints(conn, stores.object_store,
+                                                          stores.signer.key().public_key_b64, tenant)
     finally:
         _stop_owned(pid)
-    if result.ok:
-        click.echo(f"{tenant}: audit chain of {result.entries} entries verifies")
+    problems = [*result.problems, *anchored]
+    if not problems:
+        anchor = f"; anchored by the signed checkpoint at seq {latest.seq}" if latest else "; no checkpoint yet"
+        click.echo(f"{tenant}: audit chain of {result.entries} entries verifies{anchor}")
         return
-    for problem in result.problems:
+    for problem in problems:
         click.echo(f"{tenant}: {problem}", err=True)
     sys.exit(1)
+
+
+@audit.command("checkpoint")
+@click.option("--tenant", required=True)
+def audit_checkpoint(tenant: str) -> None:
+    """Sign the tenant's verified chain head and store it write-once (the daily integrity run does this too)."""
+    from rai_assets.adapters.ledger.audit import verify_chain
+    from rai_assets.definitions import resolved_stores
+    from rai_assets.governance.checkpoints import verify_against_checkpoints, write_checkpoint
+
+    _url, pid = _owned_ledger()
+    try:
+        stores = resolved_stores()
+        key = stores.signer.key()
+        with stores.ledger.connect(tenant) as conn:
+            problems = [*verify_chain(conn, tenant).problems,
+                        *verify_against_checkpoints(conn, stores.object_store, key.public_key_b64, tenant)[1]]
+            if problems:
+                raise click.ClickException(f"{tenant}: the chain does not verify, no checkpoint written: {problems[0]}")
+            written = write_checkpoint(conn, stores.object_store, key, tenant)
+    finally:
+        _stop_owned(pid)
+    click.echo(f"{tenant}: checkpoint at seq {written.seq} ({written.object_key})" if written
+               else f"{tenant}: empty chain, nothing to checkpoint")
+
+
+@main.group()
+def integrity() -> None:
+    """Stored objects and MLflow against the ledger."""
+
+
+@integrity.command("verify")
+@click.option("--tenant", "tenants", multiple=True, help="Only these tenants (default: every tenant in the ledger).")
+def integrity_verify(tenants: tuple[str, ...]) -> None:
+    """Re-read every stored snapshot, drift report, bias audit and evaluation and check it against the ledger's
+    hash and signature; compare MLflow (versions, tags, champion alias) with the ledger; check the audit chain
+    against its signed checkpoints. Lists every mismatch and exits 1 on any; the result is recorded."""
+    from rai_assets.definitions import resolved_stores
+    from rai_assets.governance.integrity import ledger_tenants, verify_tenant
+
+    _url, pid = _owned_ledger()
+    failed = False
+    try:
+        stores = resolved_stores()
+        key = stores.signer.key()
+        for tenant_id in tenants or ledger_tenants(stores.ledger):
+            report = verify_tenant(stores.ledger, stores.object_store, stores.mlflow_registry, key.public_key_b64,
+                                   key, tenant_id)
+            click.echo(report.summary())
+            for mismatch in report.mismatches:
+                click.echo(f"{tenant_id}: MISMATCH {mismatch}", err=True)
+            failed = failed or not report.ok
+        from rai_assets.adapters import metrics
+
+        metrics.export()  # rai_integrity_failures_total (the RaiIntegrityMismatch alert)
+    finally:
+        _stop_owned(pid)
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,13 @@ from rai_assets.assets.partitions import tenant_season_partitions
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.assets.yield_forecasts import yield_forecasts
 from rai_assets.deployment import GPU_RUN_TAGS, select_executor
-from rai_assets.governance.jobs import governance_job, retention_job, retention_schedule
+from rai_assets.governance.jobs import (
+    governance_job,
+    integrity_job,
+    integrity_schedule,
+    retention_job,
+    retention_schedule,
+)
 from rai_assets.loop.drift_sensor import drift_sensor
 from rai_assets.loop.jobs import ingestion_job, retraining_job
 from rai_assets.loop.landing_sensor import landing_zone_sensor
@@ -119,8 +125,8 @@ def build_definitions(resources: dict[str, object]) -> Definitions:
     """The code location's definitions bound to ``resources`` (tests bind temporary stores)."""
     return Definitions(
         assets=with_source_code_references(ALL_ASSETS),  # "Open in editor" links in the UI
-        jobs=[tenant_season_job, ingestion_job, retraining_job, governance_job, retention_job],
-        schedules=[retention_schedule],
+        jobs=[tenant_season_job, ingestion_job, retraining_job, governance_job, retention_job, integrity_job],
+        schedules=[retention_schedule, integrity_schedule],
         sensors=[landing_zone_sensor, drift_sensor, retraining_failure_sensor, retraining_success_sensor,
                  metrics_gc_sensor],
         resources=resources,

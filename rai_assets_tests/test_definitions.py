@@ -62,8 +62,8 @@ def test_job_covers_the_graph_and_the_snapshot_check_is_blocking():
 
 def test_governance_jobs_and_retention_schedule():
     names = {j.name for j in defs.resolve_all_job_defs()}
-    assert {"tenant_season_job", "governance_job", "retention_job"} <= names
-    assert [s.name for s in defs.schedules] == ["retention_schedule"]
+    assert {"tenant_season_job", "governance_job", "retention_job", "integrity_job"} <= names
+    assert [s.name for s in defs.schedules] == ["retention_schedule", "integrity_schedule"]
 
 
 def test_resources_are_the_four_adapters():

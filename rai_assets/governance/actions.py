@@ -14,6 +14,7 @@ from rai_assets.adapters.ledger import audit, cohorts
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import Conn, LedgerResource
 from rai_assets.adapters.ledger.tenants import get_tenant
+from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.domain.lifecycle import ModelState
 
@@ -61,8 +62,41 @@ def _check_role(action: str, role: str) -> None:
         raise GovernanceError(f"{action} needs role {' or '.join(sorted(allowed))}; {role!r} may not (GOV-4)")
 
 
+@dataclass(frozen=True)
+class StoredEvidence:
+    """Where the objects a governance action relies on are stored, re-verified when it acts (GOV-5, REG-5).
+
+    ``platform_key``: the platform's Ed25519 public key that signed reports must carry (None: the
+    signer recorded in the ledger row is used).
+    """
+
+    object_store: ObjectStoreResource
+    platform_key: str | None = None
+
+
+def _verify_evidence(conn: Conn, evidence: StoredEvidence | None, action: str, model: model_store.ModelVersion,
+                     target: ModelState) -> None:
+    from rai_assets.governance import integrity
+
+    if evidence is None:
+        return
+    problem = None
+    if target is ModelState.SHADOW:
+        problem = integrity.verify_bias_audit_for_approval(conn, evidence.object_store, model.tenant_id,
+                                                           model.model_id, evidence.platform_key)
+        if problem is not None:
+            problem = f"the bias audit it relies on does not verify on its stored object: {problem}"
+    elif action == "baseline-reset":  # snapshots are the pipeline's (rai_app) rows: read them as rai_app
+        problem = integrity.verify_snapshot_for_action(conn, evidence.object_store, model.tenant_id,
+                                                       model.season_id, model.snapshot_root)
+        if problem is not None:
+            problem = f"the training snapshot it relies on does not match its stored object: {problem}"
+    if problem is not None:
+        raise GovernanceError(f"{action} of version {model.mlflow_version} of {model.tenant_id} refused: {problem}")
+
+
 def _apply(ledger: LedgerResource, action: str, *, tenant: str, version: int, actor: str, reason: str, role: str,
-           target_for: dict[ModelState, ModelState]) -> GovernanceResult:
+           target_for: dict[ModelState, ModelState], evidence: StoredEvidence | None = None) -> GovernanceResult:
     _check_role(action, role)
     if not reason.strip():
         raise GovernanceError("a governance action needs a reason")
@@ -74,6 +108,7 @@ def _apply(ledger: LedgerResource, action: str, *, tenant: str, version: int, ac
                 f"{action} applies to versions in {sorted(s.value for s in target_for)}; "
                 f"version {version} of {tenant} is {model.state}"
             )
+        _verify_evidence(conn, evidence, action, model, target)
         moved = model_store.transition(conn, model, target, reason=f"{action}: {reason}", actor=actor)
         seq = audit.append(conn, tenant=tenant, action=f"governance.{action}", actor=actor, reason=reason,
                            model_id=model.model_id, before={"state": model.state.value},
@@ -81,13 +116,15 @@ def _apply(ledger: LedgerResource, action: str, *, tenant: str, version: int, ac
     return GovernanceResult(action, tenant, model.model_id, version, model.state.value, moved.state.value, seq)
 
 
-def approve(ledger: LedgerResource, *, tenant: str, version: int, actor: str, reason: str, role: str = "manager"
-            ) -> GovernanceResult:
+def approve(ledger: LedgerResource, *, tenant: str, version: int, actor: str, reason: str, role: str = "manager",
+            evidence: StoredEvidence | None = None) -> GovernanceResult:
     """Approve a version: QUARANTINED → VALIDATED (review cleared) or VALIDATED → SHADOW (the gated path;
-    the ledger requires a passed, verified bias audit — REG-5)."""
+    the ledger requires a passed, verified bias audit — REG-5). With ``evidence`` (the CLI and the
+    governance job always pass it) the bias audit's stored object is re-read and verified now: an
+    object edited since it was recorded refuses the approval."""
     return _apply(ledger, "approve", tenant=tenant, version=version, actor=actor, reason=reason, role=role,
                   target_for={ModelState.QUARANTINED: ModelState.VALIDATED,
-                              ModelState.VALIDATED: ModelState.SHADOW})
+                              ModelState.VALIDATED: ModelState.SHADOW}, evidence=evidence)
 
 
 def reject(ledger: LedgerResource, *, tenant: str, version: int, actor: str, reason: str, role: str = "manager"
@@ -111,6 +148,7 @@ def rollback(ledger: LedgerResource, registry: MlflowRegistryResource, *, tenant
         ).fetchone()
     if was_champion is None:
         raise GovernanceError(f"version {version} of {tenant} was never champion; a rollback restores a previous one")
+    _require_mlflow_version(registry, tenant, model)
     result = _apply(ledger, "rollback", tenant=tenant, version=version, actor=actor, reason=reason, role=role,
                     target_for={ModelState.DEPRECATED: ModelState.CHAMPION})
     reconcile_champion_alias(ledger, registry, tenant)
@@ -118,13 +156,17 @@ def rollback(ledger: LedgerResource, registry: MlflowRegistryResource, *, tenant
 
 
 def baseline_reset(ledger: LedgerResource, *, tenant: str, version: int, actor: str, reason: str,
-                   role: str = "admin") -> GovernanceResult:
-    """Make version ``version``'s training snapshot the tenant's drift reference from now on."""
+                   role: str = "admin", evidence: StoredEvidence | None = None) -> GovernanceResult:
+    """Make version ``version``'s training snapshot the tenant's drift reference from now on (with
+    ``evidence``: only while that snapshot's stored object still matches the ledger)."""
     _check_role("baseline-reset", role)
     if not reason.strip():
         raise GovernanceError("a governance action needs a reason")
     with ledger.connect(tenant, role=role, actor=actor) as conn:
         model = _model_by_version(conn, tenant, version)
+        if evidence is not None:
+            with ledger.connect(tenant, actor=actor) as app_conn:
+                _verify_evidence(app_conn, evidence, "baseline-reset", model, model.state)
         conn.execute("INSERT INTO drift_baselines (tenant_id, model_id, actor, reason) VALUES (%s, %s, %s, %s)",
                      (tenant, model.model_id, actor, reason))
         seq = audit.append(conn, tenant=tenant, action="governance.baseline-reset", actor=actor, reason=reason,
@@ -153,18 +195,40 @@ def reconcile_champion_alias(ledger: LedgerResource, registry: MlflowRegistryRes
 
     Returns:
         A sentence saying what was done.
+
+    Raises:
+        GovernanceError: the ledger's champion names an MLflow version that no longer exists.
     """
     with ledger.connect(tenant) as conn:
         champion = model_store.get_champion(conn, tenant)
-    current = registry.champion_version(tenant)
+    name = champion.mlflow_model_name if champion is not None else None
+    current = registry.champion_version(tenant, name)
     wanted = champion.mlflow_version if champion is not None else None
+    if champion is not None:
+        _require_mlflow_version(registry, tenant, champion)
     if current == wanted:
         return f"{tenant}: MLflow alias already follows the ledger (champion v{wanted})"
     if wanted is None:
-        registry.delete_champion_alias(tenant)
+        if current is not None:
+            registry.delete_champion_alias(tenant)
         return f"{tenant}: removed the MLflow champion alias (v{current}); the ledger has no champion"
-    registry.set_champion_alias(tenant, wanted)
+    registry.set_champion_alias(tenant, wanted, name)
     return f"{tenant}: MLflow champion alias moved from v{current} to v{wanted} to follow the ledger"
+
+
+def _require_mlflow_version(registry: MlflowRegistryResource, tenant: str, model: model_store.ModelVersion) -> None:
+    from mlflow.exceptions import MlflowException
+
+    name = model.mlflow_model_name or registry.model_name(tenant)
+    if model.mlflow_version is None:
+        raise GovernanceError(f"ledger model {model.model_id} of {tenant} names no MLflow version")
+    try:
+        registry.client().get_model_version(name, str(model.mlflow_version))
+    except MlflowException as exc:
+        raise GovernanceError(
+            f"the ledger's model {model.model_id} of {tenant} is MLflow {name} v{model.mlflow_version}, which no "
+            "longer exists in the registry; restore it or roll back to another version "
+            "(`rai-assets integrity verify` lists every mismatch)") from exc
 
 
 def cohort_join(ledger: LedgerResource, *, tenant: str, cohort: str, actor: str, reason: str,

@@ -24,15 +24,16 @@ def test_action_and_role_are_enums_in_the_launchpad():
     assert set(fields["action"].config_type.config_values) == {"APPROVE", "REJECT", "ROLLBACK", "BASELINE_RESET"}
 
 
-def _run(ledger, mlflow_registry, tenant: str, version: int, action: str = "REJECT"):
+def _run(resources, tenant: str, version: int, action: str = "REJECT"):
     config = {"action": action, "tenant": tenant, "version": version, "actor": "ana", "reason": "launchpad test"}
     return governance_job.execute_in_process(
         run_config={"ops": {"governance_action": {"config": config}}},
-        resources={"ledger": ledger, "mlflow_registry": mlflow_registry}, raise_on_error=False)
+        resources={k: resources[k] for k in ("ledger", "mlflow_registry", "object_store", "signer")},
+        raise_on_error=False)
 
 
-def test_an_unknown_tenant_is_refused_with_its_name(ledger, mlflow_registry):
-    result = _run(ledger, mlflow_registry, "no-such-tenant", 1)
+def test_an_unknown_tenant_is_refused_with_its_name(resources):
+    result = _run(resources, "no-such-tenant", 1)
     assert not result.success
     failures = [e for e in result.all_events if e.event_type is DagsterEventType.STEP_FAILURE]
     error = failures[0].step_failure_data.error
@@ -40,11 +41,12 @@ def test_an_unknown_tenant_is_refused_with_its_name(ledger, mlflow_registry):
     assert "tenant 'no-such-tenant' is not registered" in error.cause.message
 
 
-def test_a_launchpad_action_is_applied(ledger, mlflow_registry, suffix):
+def test_a_launchpad_action_is_applied(resources, suffix):
+    ledger = resources["ledger"]
     tenant = f"launch-{suffix}"
     setup_tenant(ledger, tenant)
-    model = validated_model(ledger, mlflow_registry, tenant, "s02")
-    assert _run(ledger, mlflow_registry, tenant, model.mlflow_version).success
+    model = validated_model(ledger, resources["mlflow_registry"], tenant, "s02")
+    assert _run(resources, tenant, model.mlflow_version).success
     with ledger.connect(tenant) as conn:
         state = conn.execute("SELECT state FROM model_versions WHERE model_id = %s", (model.model_id,)).fetchone()
     assert state["state"] == "DEPRECATED"

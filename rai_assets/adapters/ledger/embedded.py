@@ -1,8 +1,9 @@
 """The embedded Postgres (pgserver, with pgvector) behind the local default ledger.
 
-pgserver runs Postgres over a Unix socket in a data directory. One process owns the server:
-:func:`start_embedded_postgres` starts it (or finds it running) and :func:`stop_embedded_postgres`
-stops it by the postmaster's PID. Everything else connects by URL (``RAI_LEDGER_URL``).
+pgserver runs Postgres over a Unix socket in a data directory. Exactly one process owns the server:
+the one whose :func:`ensure_embedded_postgres` call started it (``started=True``); it alone stops it,
+by the postmaster's PID (:func:`stop_embedded_postgres`). A process that finds it running attaches
+and never stops it. Everything else connects by URL (``RAI_LEDGER_URL``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,34 @@ LEDGER_DATABASE = "rai_ledger"
 def embedded_data_dir(state_dir: str | Path) -> Path:
     """Data directory of the embedded server under the local state directory."""
     return Path(state_dir).resolve() / "ledger-pg"
+
+
+def running_postmaster_pid(state_dir: str | Path) -> int | None:
+    """PID of the embedded server of ``state_dir`` if one is running, else None."""
+    pid_file = embedded_data_dir(state_dir) / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def ensure_embedded_postgres(state_dir: str | Path) -> tuple[str, int, bool]:
+    """Start the embedded server, or attach to the one already running.
+
+    Returns:
+        ``(url, pid, started)``: ``started`` is True only when this call started the server — the
+        caller then owns it and is the only one that may stop it.
+    """
+    already = running_postmaster_pid(state_dir)
+    url, pid = start_embedded_postgres(state_dir)
+    return url, pid, already is None
 
 
 def start_embedded_postgres(state_dir: str | Path) -> tuple[str, int]:
