@@ -13,7 +13,7 @@ from rai_assets.domain.ingestion import AcceptedEvent, DeadLetter, storable_text
 
 def lock_partition(conn: Conn, tenant: str, season: str) -> None:
     """Serialise ingestion of one tenant-season for the rest of the transaction (advisory lock)."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ingest|{tenant}|{season}",))
+    conn.execute("SELECT rai_tenant_xact_lock(%s, %s)", (f"ingest|{season}", tenant))  # unforgeable key (0008)
 
 
 def stored_digests(conn: Conn, tenant: str, season: str) -> dict[str, str]:

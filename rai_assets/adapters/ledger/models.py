@@ -208,7 +208,7 @@ def promote_bootstrap_champion(conn: Conn, model: ModelVersion, *, reason: str, 
         ChampionExistsError: the tenant already has a champion.
         IllegalTransitionError / ConcurrentTransitionError: as :func:`transition`.
     """
-    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"champion|{model.tenant_id}",))
+    conn.execute("SELECT rai_tenant_xact_lock('champion', %s)", (model.tenant_id,))  # unforgeable key (0008)
     current = get_champion(conn, model.tenant_id)
     if current is not None:
         raise ChampionExistsError(
