@@ -353,6 +353,10 @@ def _run_governance(action: str, tenant: str, version: int, actor: str, reason: 
             raise click.ClickException(f"{action} refused for {common}: {exc}") from exc
         click.echo(f"{result.action}: {result.tenant} v{result.mlflow_version} {result.before} → {result.after} "
                    f"(audit seq {result.audit_seq})")
+        from rai_assets.adapters.lifecycle_mirror import mirror_lifecycle
+
+        for change in mirror_lifecycle(stores.ledger, stores.mlflow_registry, tenant):
+            click.echo(f"  MLflow: {change}")
     finally:
         _stop_owned(pid)
 
@@ -412,6 +416,10 @@ def governance_reconcile(tenant: str) -> None:
         stores = resolved_stores()
         try:
             click.echo(reconcile_champion_alias(stores.ledger, stores.mlflow_registry, tenant))
+            from rai_assets.adapters.lifecycle_mirror import mirror_lifecycle
+
+            for change in mirror_lifecycle(stores.ledger, stores.mlflow_registry, tenant):
+                click.echo(f"  MLflow: {change}")
         except GovernanceError as exc:
             raise click.ClickException(f"reconcile refused: {exc}") from exc
     finally:

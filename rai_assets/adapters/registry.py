@@ -89,6 +89,38 @@ class MlflowRegistryResource(ConfigurableResource):
         registered model, ``champion-<tenant>`` on a cohort's (each member has its own)."""
         return CHAMPION_ALIAS if model_name in (None, cls.model_name(tenant)) else f"{CHAMPION_ALIAS}-{tenant}"
 
+    @classmethod
+    def stage_alias(cls, stage: str, tenant: str, model_name: str | None = None) -> str:
+        """The alias of a live lifecycle stage (``champion``, ``canary``, ``shadow``) for the tenant on
+        ``model_name``: the bare stage on the tenant's own model, ``<stage>-<tenant>`` on a cohort's."""
+        return stage if model_name in (None, cls.model_name(tenant)) else f"{stage}-{tenant}"
+
+    @classmethod
+    def state_tag(cls, tenant: str, model_name: str | None = None) -> str:
+        """The version tag holding the ledger's state: ``ledger_state`` (``ledger_state-<tenant>`` on a cohort's)."""
+        return "ledger_state" if model_name in (None, cls.model_name(tenant)) else f"ledger_state-{tenant}"
+
+    def versions_with_tags(self, registered_model: str) -> dict[int, dict[str, str]]:
+        """Version → tags of every version of ``registered_model`` (empty when it does not exist)."""
+        return {int(v.version): dict(v.tags) for v in
+                self.client().search_model_versions(f"name='{registered_model}'")}
+
+    def aliases(self, registered_model: str) -> dict[str, int]:
+        """Alias → version of ``registered_model``.
+
+        Raises:
+            mlflow.exceptions.MlflowException: the registered model does not exist.
+        """
+        return {a: int(v) for a, v in self.client().get_registered_model(registered_model).aliases.items()}
+
+    def set_alias(self, registered_model: str, alias: str, version: int | None) -> None:
+        """Point ``alias`` at ``version``, or delete it when ``version`` is None."""
+        client = self.client()
+        if version is None:
+            client.delete_registered_model_alias(registered_model, alias)
+        else:
+            client.set_registered_model_alias(registered_model, alias, str(version))
+
     @staticmethod
     def experiment_name(tenant: str) -> str:
         """The tenant's experiment: ``rai-assets/<tenant>``."""

@@ -35,6 +35,7 @@ from rai_assets.adapters.ledger import artifacts, audit, cohorts, loop
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import season_order
+from rai_assets.adapters.lifecycle_mirror import mirror_lifecycle
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.bias_audit import bias_audit
 from rai_assets.assets.common import ASSET_GROUP, STEP_RETRY, PartitionContext, partition_context
@@ -267,8 +268,16 @@ def _naive_model(season: _Season, naive_pred: np.ndarray) -> ModelVersion:
 def model_promotion(
     context: AssetExecutionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource
 ) -> MaterializeResult:
-    """Advance the candidate (and any undecided earlier canary) as far as the evidence allows."""
+    """Advance the candidate (and any undecided earlier canary) as far as the evidence allows; MLflow's
+    stage aliases and state tags then mirror the ledger (see :mod:`rai_assets.adapters.lifecycle_mirror`)."""
     part = partition_context(context, ledger)
+    result = _advance(part, ledger, mlflow_registry)
+    mirrored = mirror_lifecycle(ledger, mlflow_registry, part.tenant)
+    return MaterializeResult(metadata={**(result.metadata or {}), "mlflow_changes": len(mirrored)})
+
+
+def _advance(part: PartitionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource
+             ) -> MaterializeResult:
     spec, tenant, season_id, run_id = part.spec, part.tenant, part.season, part.run_id
     with ledger.connect(tenant) as conn:
         candidate = model_store.latest_model_for_partition(conn, tenant, season_id)
