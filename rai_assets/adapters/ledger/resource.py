@@ -114,7 +114,8 @@ class LedgerResource(ConfigurableResource):
         Lets a sensor batch many tenants' ledger work in one connection and transaction (one round trip
         per switch) instead of one connection per tenant; row-level security still applies to each.
         """
-        conn.execute("SELECT set_config('rai.tenant_id', %s, true)", (tenant,))
+        conn.execute("SELECT set_config('rai.tenant_id', %s, true), set_config('rai.trace_id', %s, true)",
+                     (tenant, current_trace_id()))
 
     @contextmanager
     def connect_owner(self) -> Iterator[Conn]:
