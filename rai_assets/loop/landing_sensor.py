@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -182,7 +183,8 @@ def _landing_tick(context: SensorEvaluationContext, object_store: ObjectStoreRes
     still_waiting_keys = {k for k in listed if k.split("/")[1] in waiting}
     new_seen = sorted({_digest(k) for k, m in listed.items() if m >= new_watermark or k in still_waiting_keys}
                       & handled)
-    cursor = json.dumps({"w": round(new_watermark, 3), "seen": new_seen, "wait": sorted(waiting)},
+    # the watermark is floored to the millisecond: never rounded up past a file's mtime
+    cursor = json.dumps({"w": math.floor(new_watermark * 1000) / 1000, "seen": new_seen, "wait": sorted(waiting)},
                         separators=(",", ":"))
     if not batch:
         return SensorResult(skip_reason=f"no new uploads ({len(unregistered)} waiting for tenant registration)",
