@@ -157,14 +157,18 @@ def _landing_tick(context: SensorEvaluationContext, object_store: ObjectStoreRes
     watermark, seen, waiting = parse_cursor(context.cursor)
     now = time.time()
     listed = dict(scan_landing(object_store, watermark))
-    with ledger.connect() as conn:
-        now_registered = registered_tenants(conn, waiting) if waiting else set()
+    now_registered: set[str] = set()
+    if waiting:
+        with ledger.connect() as conn:
+            now_registered = registered_tenants(conn, waiting)
     for tenant in sorted(now_registered):  # their uploads may be older than the watermark
         listed.update(scan_landing(object_store, 0.0, tenant))
     pending = sorted((m for m in landing_manifests(list(listed)) if _digest(m[0]) not in seen),
                      key=lambda m: (listed[m[0]], m[0]))
-    with ledger.connect() as conn:
-        registered = registered_tenants(conn, {t for _, t, _ in pending})
+    registered: set[str] = set()
+    if pending:
+        with ledger.connect() as conn:
+            registered = registered_tenants(conn, {t for _, t, _ in pending})
     unregistered = [m for m in pending if m[1] not in registered]
     for key, tenant, _ in unregistered:
         if tenant not in waiting:

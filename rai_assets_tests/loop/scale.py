@@ -10,8 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 
 from dagster import AssetMaterialization, DagsterInstance
 from psycopg.types.json import Jsonb
@@ -77,3 +80,15 @@ def add_drift_reports(ledger: LedgerResource, instance: DagsterInstance, reports
         instance.report_runless_asset_event(AssetMaterialization(
             "drift_report", partition=str(partition_key(tenant, season)), metadata={"sha256": sha}))
     return shas
+
+
+def module_at_revision(rev: str, path: str, name: str) -> ModuleType:
+    """Load ``path`` as it was at git revision ``rev`` (a benchmark's baseline: the code before the change)."""
+    root = Path(__file__).resolve().parents[2]
+    source = subprocess.run(["git", "-C", str(root), "show", f"{rev}:{path}"], check=True, capture_output=True,
+                            text=True).stdout
+    module = ModuleType(name)
+    module.__file__ = f"{rev}:{path}"
+    sys.modules[name] = module
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module
