@@ -12,6 +12,7 @@ from collections import Counter
 
 from dagster import DagsterInstance
 
+from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.loop import drift_sensor as drift_module
 from rai_assets.loop import landing_sensor as landing_module
 from rai_assets.loop.drift_sensor import drift_sensor
@@ -91,3 +92,26 @@ def test_drift_sensor_at_scale_decides_every_report_once(resources, monkeypatch)
                                 " GROUP BY drift_report_sha256").fetchall()
             decided.update({r["drift_report_sha256"]: r["n"] for r in rows})
     assert decided == Counter({sha: 5 for sha in shas})  # five guards, once per report, none missed
+
+
+def test_landing_sensor_lists_s3_by_last_modified(resources, s3_endpoint):
+    """The listing fallback on S3 (the moto server): new uploads requested once, the cursor bounded."""
+    import uuid
+
+    import boto3
+
+    bucket = f"landing-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    store = ObjectStoreResource(s3_bucket=bucket, s3_endpoint_url=s3_endpoint)
+    resources = {**resources, "object_store": store}
+    instance = DagsterInstance.ephemeral()
+    tenants = tenant_ids(30, prefix="s")
+    register_tenants(resources["ledger"], tenants, ["s01"])
+    keys = land_manifests(store, [(t, "s01") for t in tenants])
+    store.put_bytes("tenants/s00000/snapshots/s01/data.parquet", b"x")  # not a landing manifest
+
+    requests, cursor, _ = _drain(landing_zone_sensor, instance, resources, None)
+    assert sorted(r.partition_key for r in requests) == sorted(f"s01|{t}" for t in tenants)
+    assert len(parse_cursor(cursor)[1]) == len(keys)  # inside the grace window: remembered, not re-requested
+    again = evaluate_sensor(landing_zone_sensor, instance=instance, resources=resources, cursor=cursor)
+    assert again.run_requests == []
