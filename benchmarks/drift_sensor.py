@@ -94,12 +94,11 @@ def main() -> int:
                     break
                 cursor = result.cursor
                 ticks.append(seconds)
+                print(f"tick {len(ticks)}: {seconds:.1f} s", flush=True)
             decided: Counter[str] = Counter()
-            with ledger.connect() as conn:
-                for tenant in tenants:
-                    ledger.switch_tenant(conn, tenant)
-                    decided.update(r["drift_report_sha256"] for r in conn.execute(
-                        "SELECT drift_report_sha256 FROM guard_decisions WHERE guard = 'drift'").fetchall())
+            with ledger.connect_owner() as conn:  # the schema owner (superuser here): one query, not one per tenant
+                decided.update(r["drift_report_sha256"] for r in conn.execute(
+                    "SELECT drift_report_sha256 FROM guard_decisions WHERE guard = 'drift'").fetchall())
             missed = [s for s in shas if decided[s] < 1]
             assert not missed, f"{len(missed)} reports without a decision"
             total_s = (len(ticks) - 1) * SENSOR_INTERVAL_S + ticks[-1]
