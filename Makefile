@@ -84,10 +84,14 @@ image: install
 	  rc=$$?; buildah rm $$ctr >/dev/null; exit $$rc
 	@buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' $(IMAGE)
 
-## Benchmarks (ingestion throughput, drift engine); JSON results in benchmarks/results/.
+## Benchmarks (ingestion throughput, drift engine, sensors at 10,000 tenants, partition run); JSON results in
+## benchmarks/results/.
 bench: install-dev
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/drift.py
+	$(BIN)/python benchmarks/landing_sensor.py
+	$(BIN)/python benchmarks/drift_sensor.py
+	$(BIN)/python benchmarks/partition_run.py
 
 ## Dagster UI (webserver + daemon) on the demo's instance and stores: http://127.0.0.1:3000
 dagster: install $(DAGSTER_HOME)/dagster.yaml

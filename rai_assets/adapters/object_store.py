@@ -375,6 +375,38 @@ class ObjectStoreResource(ConfigurableResource):
             return self._s3_list(prefix, page_size)
         return self._local_list(prefix)
 
+    def list_keys_modified(self, prefix: str, *, since: float = 0.0,
+                           page_size: int = 1000) -> list[tuple[str, float]]:
+        """``(key, modified Unix time)`` of the keys under ``prefix`` modified at or after ``since``, sorted.
+
+        S3 mode filters the listing on ``LastModified`` (the listing itself is still O(keys under
+        ``prefix``)); local mode uses the files' ``st_mtime``.
+
+        Raises:
+            InvalidObjectKeyError: invalid prefix (before any I/O).
+        """
+        _validate_prefix(prefix)
+        if not self.is_s3:
+            root = self._local_root()
+            found: list[tuple[str, float]] = []
+            for key in self._local_list(prefix):
+                with contextlib.suppress(FileNotFoundError):
+                    mtime = os.stat(root.joinpath(*key.split("/"))).st_mtime
+                    if mtime >= since:
+                        found.append((key, mtime))
+            return found
+        base = self._s3_base()
+        paginator = self._s3().get_paginator("list_objects_v2")
+        out: list[tuple[str, float]] = []
+        for page in paginator.paginate(Bucket=self.s3_bucket, Prefix=base + prefix,
+                                       PaginationConfig={"PageSize": page_size}):
+            for obj in page.get("Contents", []):
+                full = obj.get("Key", "")
+                modified = obj["LastModified"].timestamp() if "LastModified" in obj else 0.0
+                if full.startswith(base) and modified >= since:
+                    out.append((full[len(base):], modified))
+        return sorted(out)
+
     def uri(self, key: str) -> str:
         """Return a URI for ``key`` for metadata links: ``file:///abs/path`` or ``s3://bucket/prefix/key``.
 

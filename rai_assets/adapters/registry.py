@@ -8,7 +8,9 @@ The ``champion`` alias follows the ledger, which is the source of truth for life
 from __future__ import annotations
 
 import os
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,9 @@ from rai_assets.adapters.tracing import current_trace_id
 
 CHAMPION_ALIAS = "champion"
 _ZERO_TRACE = "0" * 32
+_LOADED_MODELS_MAX = 64
+_LOADED_MODELS: OrderedDict[tuple[str, str], xgb.XGBRegressor] = OrderedDict()  # (tracking URI, models:/ URI)
+_LOADED_MODELS_LOCK = threading.Lock()
 
 
 def with_trace(tags: Mapping[str, str]) -> dict[str, str]:
@@ -204,9 +209,26 @@ class MlflowRegistryResource(ConfigurableResource):
             client.set_model_version_tag(registered_model, str(version), key, value)
 
     def load_model(self, tenant: str, version: int, registered_model: str | None = None) -> xgb.XGBRegressor:
-        """Load version ``version`` of the tenant's registered model (or of ``registered_model``)."""
+        """Load version ``version`` of the tenant's registered model (or of ``registered_model``).
+
+        A registered version's artifact never changes (MLflow never reuses a version number), so the last
+        :data:`_LOADED_MODELS_MAX` loaded models are kept in the process, keyed by store and version: a partition
+        run predicts with the same champion and candidate several times (evaluation, bias audit, promotion),
+        and a download + deserialization costs ≈ 70 ms each (issue 12, goal 3). Callers only predict with it.
+        """
+        uri = f"models:/{registered_model or self.model_name(tenant)}/{version}"
+        key = (self.resolved_tracking_uri(), uri)
+        with _LOADED_MODELS_LOCK:
+            if key in _LOADED_MODELS:
+                _LOADED_MODELS.move_to_end(key)
+                return _LOADED_MODELS[key]
         mlflow = self._activate()
-        return mlflow.xgboost.load_model(f"models:/{registered_model or self.model_name(tenant)}/{version}")
+        model = mlflow.xgboost.load_model(uri)
+        with _LOADED_MODELS_LOCK:
+            _LOADED_MODELS[key] = model
+            while len(_LOADED_MODELS) > _LOADED_MODELS_MAX:
+                _LOADED_MODELS.popitem(last=False)
+        return model
 
     def set_champion_alias(self, tenant: str, version: int, registered_model: str | None = None) -> None:
         """Point the tenant's champion alias at ``version`` of its model, or of ``registered_model`` (the
@@ -228,6 +250,8 @@ class MlflowRegistryResource(ConfigurableResource):
         """Delete a model version from the registry and its run (retention, REG-7)."""
         client = self.client()
         client.delete_model_version(self.model_name(tenant), str(version))
+        with _LOADED_MODELS_LOCK:
+            _LOADED_MODELS.pop((self.resolved_tracking_uri(), f"models:/{self.model_name(tenant)}/{version}"), None)
         if run_id:
             client.delete_run(run_id)
 

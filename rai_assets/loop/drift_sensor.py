@@ -6,13 +6,16 @@ season up to ``s`` (the drifted one included), and the candidate is judged when 
 labels land (the landing sensor then runs evaluation, bias audit and the staged promotion).
 
 The cursor is the storage id of the last materialization read; at most
-:data:`MAX_REPORTS_PER_TICK` are read per tick. ``run_key`` is the drift report's SHA-256, so the
-same report never starts two retraining runs (RET-3); the tenant's tag is limited to one run at a
-time by the run queue (RET-2, ``dagster.yaml``).
+:data:`MAX_REPORTS_PER_TICK` are read per tick. Work is batched per tick, not per report (issue 12,
+goal 2): the source runs and the active retraining runs are read with one query each, and every
+report's ledger work (report body, spec, guards, calendar) runs in one ledger transaction.
+``run_key`` is the drift report's SHA-256, so the same report never starts two retraining runs
+(RET-3); the tenant's tag is limited to one run at a time by the run queue (RET-2, ``dagster.yaml``).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, datetime
 
 from dagster import (
@@ -29,7 +32,7 @@ from dagster import (
 
 from rai_assets.adapters import metrics, tracing
 from rai_assets.adapters.ledger import loop
-from rai_assets.adapters.ledger.resource import LedgerResource
+from rai_assets.adapters.ledger.resource import Conn, LedgerResource
 from rai_assets.adapters.ledger.tenants import get_tenant, seasons_after
 from rai_assets.assets.common import spec_by_id
 from rai_assets.assets.partitions import (
@@ -38,11 +41,12 @@ from rai_assets.assets.partitions import (
     partition_key,
     tenant_season_partitions,
 )
+from rai_assets.domain.model_spec import ModelSpec
 from rai_assets.loop.guard_check import check_retraining
 from rai_assets.loop.jobs import RETRAIN_TENANT_TAG, RETRAINING_JOB, SENSOR_INTERVAL_S, retraining_job
 from rai_assets.loop.landing_sensor import LANDED_AT_TAG
 
-MAX_REPORTS_PER_TICK = 25
+MAX_REPORTS_PER_TICK = 2500  # 10,000 reports in 4 ticks (2 min at the 30 s interval)
 ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
           DagsterRunStatus.STARTED]
 
@@ -70,20 +74,30 @@ def _drift_tick(context: SensorEvaluationContext, ledger: LedgerResource) -> Sen
         return SensorResult(skip_reason="no new drift reports", cursor=context.cursor)
     requests: list[RunRequest] = []
     skipped: list[str] = []
-    for record in records:
-        materialization = record.asset_materialization
-        if materialization is None or record.partition_key is None:
-            continue
-        dims = tenant_season_partitions.get_partition_key_from_str(record.partition_key).keys_by_dimension
-        tenant, season = dims[TENANT_DIMENSION], dims[SEASON_DIMENSION]
-        sha = str(materialization.metadata["sha256"].value)
-        source_run = context.instance.get_run_by_id(record.run_id) if record.run_id else None
-        source_tags = dict(source_run.tags) if source_run is not None else {}
-        parent = source_tags.get(tracing.TRACEPARENT_TAG, "")
-        if LANDED_AT_TAG in source_tags:  # DRIFT-5: landed file → drift report
-            metrics.drift_detection_latency.observe(max(0.0, record.timestamp - float(source_tags[LANDED_AT_TAG])))
-        with tracing.continue_trace(parent):
-            _handle_report(context, ledger, tenant, season, sha, requests, skipped)
+    run_ids = sorted({r.run_id for r in records if r.run_id})
+    source_runs = ({run.run_id: run for run in context.instance.get_runs(RunsFilter(run_ids=run_ids))}
+                   if run_ids else {})
+    active: dict[str, list[str]] = defaultdict(list)
+    for run in context.instance.get_runs(RunsFilter(job_name=RETRAINING_JOB, statuses=ACTIVE)):
+        if RETRAIN_TENANT_TAG in run.tags:
+            active[run.tags[RETRAIN_TENANT_TAG]].append(run.run_id)
+    tick = _TickLedger()
+    with ledger.connect() as conn:
+        for record in records:
+            materialization = record.asset_materialization
+            if materialization is None or record.partition_key is None:
+                continue
+            dims = tenant_season_partitions.get_partition_key_from_str(record.partition_key).keys_by_dimension
+            tenant, season = dims[TENANT_DIMENSION], dims[SEASON_DIMENSION]
+            sha = str(materialization.metadata["sha256"].value)
+            source_run = source_runs.get(record.run_id) if record.run_id else None
+            source_tags = dict(source_run.tags) if source_run is not None else {}
+            parent = source_tags.get(tracing.TRACEPARENT_TAG, "")
+            if LANDED_AT_TAG in source_tags:  # DRIFT-5: landed file → drift report
+                metrics.drift_detection_latency.observe(max(0.0, record.timestamp - float(source_tags[LANDED_AT_TAG])))
+            with tracing.continue_trace(parent):
+                _handle_report(context, ledger, conn, tick, tenant, season, sha, active.get(tenant, []),
+                               requests, skipped)
     metrics.export()
     for line in skipped:
         context.log.info(f"retraining not requested — {line}")
@@ -94,24 +108,34 @@ def _drift_tick(context: SensorEvaluationContext, ledger: LedgerResource) -> Sen
     )
 
 
-def _handle_report(context: SensorEvaluationContext, ledger: LedgerResource, tenant: str, season: str, sha: str,
+class _TickLedger:
+    """Per-tick caches of what does not change between a tick's reports: specs and the calendar."""
+
+    def __init__(self) -> None:
+        self.specs: dict[str, ModelSpec] = {}
+        self.later: dict[str, list[str]] = {}
+
+
+def _handle_report(context: SensorEvaluationContext, ledger: LedgerResource, conn: Conn, tick: _TickLedger,
+                   tenant: str, season: str, sha: str, active: list[str],
                    requests: list[RunRequest], skipped: list[str]) -> None:
-    """Guard one drift report; append its run request or the reason it was skipped."""
-    with ledger.connect(tenant) as conn:
-        body = loop.drift_report_body(conn, tenant, sha)
-        spec = spec_by_id(get_tenant(conn, tenant).model_spec)
+    """Guard one drift report in the tick's ledger transaction; append its run request or why it was skipped."""
+    LedgerResource.switch_tenant(conn, tenant)
+    body = loop.drift_report_body(conn, tenant, sha)
+    if tenant not in tick.specs:
+        tick.specs[tenant] = spec_by_id(get_tenant(conn, tenant).model_spec)
+    spec = tick.specs[tenant]
     if body is None:
         skipped.append(f"{tenant}/{season}: drift report {sha[:12]}… not in the ledger")
         return
     max_psi = body.get("assessment", {}).get("max_psi") if isinstance(body.get("assessment"), dict) else None
     if max_psi is not None:
         metrics.set_season_gauge(metrics.drift_psi_value, tenant, season, float(max_psi))
-    active = [r.run_id for r in context.instance.get_runs(
-        RunsFilter(job_name=RETRAINING_JOB, tags={RETRAIN_TENANT_TAG: tenant}, statuses=ACTIVE))]
     overall, _ = check_retraining(ledger, tenant=tenant, season=season, report_sha256=sha, report_body=body,
-                                  spec=spec, now=datetime.now(UTC), active_retraining_runs=active)
-    with ledger.connect(tenant) as conn:
-        later = seasons_after(conn, season)
+                                  spec=spec, now=datetime.now(UTC), active_retraining_runs=active, conn=conn)
+    if season not in tick.later:
+        tick.later[season] = seasons_after(conn, season)
+    later = tick.later[season]
     if overall.allowed and not later:
         skipped.append(f"{tenant}/{season}: drift is actionable but no later season is registered in the "
                        "calendar to train a candidate for (rai-assets season register)")

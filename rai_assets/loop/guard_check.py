@@ -7,12 +7,13 @@ is visible in the sensor's skip reason, the ledger and Prometheus.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
 from rai_assets.adapters import metrics
 from rai_assets.adapters.ledger import loop
-from rai_assets.adapters.ledger.resource import LedgerResource
+from rai_assets.adapters.ledger.resource import Conn, LedgerResource
 from rai_assets.domain.guards import (
     GuardDecision,
     circuit_breaker,
@@ -29,14 +30,20 @@ from rai_assets.domain.model_spec import ModelSpec
 
 def check_retraining(ledger: LedgerResource, *, tenant: str, season: str, report_sha256: str,
                      report_body: dict[str, Any], spec: ModelSpec, now: datetime,
-                     active_retraining_runs: Sequence[str]) -> tuple[GuardDecision, list[GuardDecision]]:
+                     active_retraining_runs: Sequence[str],
+                     conn: Conn | None = None) -> tuple[GuardDecision, list[GuardDecision]]:
     """Apply the drift, mutex, cooldown, circuit-breaker and quota guards; record them.
+
+    ``conn``: an open ledger transaction to use (switched to ``tenant``) instead of a new connection, so a
+    sensor can batch a tick's reports in one transaction.
 
     Returns:
         (overall decision — the first refusal or "all guards passed", every guard's decision).
     """
     month_start, month_end = month_bounds(now)
-    with ledger.connect(tenant) as conn:
+    if conn is not None:
+        LedgerResource.switch_tenant(conn, tenant)
+    with ledger.connect(tenant) if conn is None else nullcontext(conn) as conn:
         rollback_at = loop.last_rollback(conn, tenant)
         outcomes = loop.retraining_outcomes(conn, tenant)
         reset_at = loop.last_breaker_reset(conn, tenant)

@@ -13,6 +13,7 @@ tables return nothing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from threading import Lock
@@ -30,6 +31,62 @@ _embedded_urls: dict[str, str] = {}
 _embedded_lock = Lock()
 
 Conn = psycopg.Connection[DictRow]
+
+_SETTINGS_SQL = ("SELECT set_config('rai.tenant_id', %s, true), set_config('rai.actor', %s, true),"
+                 " set_config('rai.trace_id', %s, true), set_config('rai.cohort_id', %s, true)")
+# Idle connections kept for reuse, per process and URL (a URL names the role): opening one costs ≈ 5 ms and a
+# partition run opens ~100 (issue 12, goal 3). Each is reset (DISCARD ALL but its prepared statements) before it is
+# kept: session state (roles, settings, temporary tables) never passes from one transaction to the next.
+_IDLE_MAX = 8
+# DISCARD ALL less DEALLOCATE ALL: psycopg's own prepared statements stay valid (it tracks them client-side)
+_RESET_SQL = ("CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DISCARD TEMP; DISCARD SEQUENCES;"
+              " UNLISTEN *; SELECT pg_advisory_unlock_all()")
+_idle: dict[tuple[int, str], list[Conn]] = {}
+_idle_lock = Lock()
+_inherited: list[Conn] = []  # a forked child's copies of its parent's sockets: kept, never used nor closed
+
+
+def _forget_parent_connections() -> None:
+    global _idle_lock
+    _idle_lock = Lock()  # another thread may have held it at the fork
+    _inherited.extend(c for pool in _idle.values() for c in pool)
+    _idle.clear()
+
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
+
+
+def _checkout(url: str) -> Conn:
+    with _idle_lock:
+        pool = _idle.get((os.getpid(), url))
+        conn = pool.pop() if pool else None
+    return conn if conn is not None else psycopg.connect(url, row_factory=dict_row)
+
+
+def _checkin(url: str, conn: Conn) -> None:
+    """Keep ``conn`` for reuse when it is healthy and idle, reset; close it otherwise."""
+    if conn.closed:
+        return
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise psycopg.InterfaceError("not idle")
+        conn.autocommit = True
+        conn.execute(_RESET_SQL)
+        conn.autocommit = False
+    except psycopg.Error:
+        conn.close()
+        return
+    evicted: Conn | None = None
+    with _idle_lock:
+        key = (os.getpid(), url)
+        _idle.setdefault(key, []).append(conn)
+        if sum(len(v) for v in _idle.values()) > _IDLE_MAX:  # the oldest idle connection of any URL goes
+            oldest_key = next(k for k, v in _idle.items() if v)
+            evicted = _idle[oldest_key].pop(0)
+            if not _idle[oldest_key]:
+                del _idle[oldest_key]
+    if evicted is not None:
+        evicted.close()
 
 APP_ROLE = "rai_app"
 ROLES = {"app": APP_ROLE, "agronomist": "rai_agronomist", "manager": "rai_manager", "admin": "rai_admin",
@@ -99,13 +156,35 @@ class LedgerResource(ConfigurableResource):
             cohort: the cohort whose current members' rows the ``cohort`` role may read
                 (``rai.cohort_id``; REG-9).
         """
-        with psycopg.connect(self.resolved_url(role), row_factory=dict_row) as conn:
-            conn.execute(
-                "SELECT set_config('rai.tenant_id', %s, true), set_config('rai.actor', %s, true),"
-                " set_config('rai.trace_id', %s, true), set_config('rai.cohort_id', %s, true)",
-                (tenant or "", actor, trace_id or current_trace_id(), cohort or ""),
-            )
+        url = self.resolved_url(role)
+        settings = (tenant or "", actor, trace_id or current_trace_id(), cohort or "")
+        conn = _checkout(url)
+        try:
+            try:
+                conn.execute(_SETTINGS_SQL, settings)
+            except psycopg.OperationalError:  # an idle connection the server closed (restart, DROP … FORCE)
+                conn.close()
+                conn = psycopg.connect(url, row_factory=dict_row)
+                conn.execute(_SETTINGS_SQL, settings)
             yield conn
+        except BaseException:
+            if not conn.closed:
+                conn.rollback()
+            _checkin(url, conn)
+            raise
+        else:
+            conn.commit()
+            _checkin(url, conn)
+
+    @staticmethod
+    def switch_tenant(conn: Conn, tenant: str) -> None:
+        """Make ``tenant`` the transaction's tenant (``rai.tenant_id``) on a connection from :meth:`connect`.
+
+        Lets a sensor batch many tenants' ledger work in one connection and transaction (one round trip
+        per switch) instead of one connection per tenant; row-level security still applies to each.
+        """
+        conn.execute("SELECT set_config('rai.tenant_id', %s, true), set_config('rai.trace_id', %s, true)",
+                     (tenant, current_trace_id()))
 
     @contextmanager
     def connect_owner(self) -> Iterator[Conn]:
