@@ -36,6 +36,7 @@ from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_promotion import model_promotion
 from rai_assets.assets.partitions import tenant_season_partitions
+from rai_assets.assets.serving_model import serving_model
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.assets.yield_forecasts import yield_forecasts
 from rai_assets.deployment import GPU_RUN_TAGS, select_executor
@@ -113,12 +114,13 @@ tenant_season_job = define_asset_job(
     selection=AssetSelection.groups(ASSET_GROUP),
     partitions_def=tenant_season_partitions,
     tags=GPU_RUN_TAGS,  # it trains: counted against the run queue's GPU-run cap (helm-values.yaml)
-    description="The whole tenant × season graph for one partition: ingest → snapshot → train → evaluate → "
-    "bias audit → drift report → forecasts.",
+    description="The whole tenant × season graph for one partition: ingest → snapshot → train → which model "
+    "serves (refit of the champion's recipe, on evidence) → forecasts → evaluate → bias audit → drift report → "
+    "promotion.",
 )
 
-ALL_ASSETS = [learning_events, dataset_snapshot, trained_model, model_evaluation, bias_audit, drift_report,
-              model_promotion, yield_forecasts]
+ALL_ASSETS = [learning_events, dataset_snapshot, trained_model, serving_model, model_evaluation, bias_audit,
+              drift_report, model_promotion, yield_forecasts]
 
 
 def build_definitions(resources: dict[str, object]) -> Definitions:

@@ -6,8 +6,9 @@ from dagster import AssetKey, DynamicPartitionsDefinition, MultiPartitionsDefini
 
 from rai_assets.definitions import TENANT_SEASON_JOB, defs
 
-EXPECTED = {"learning_events", "dataset_snapshot", "trained_model", "model_evaluation", "bias_audit",
+EXPECTED = {"learning_events", "dataset_snapshot", "trained_model", "serving_model", "model_evaluation", "bias_audit",
             "drift_report", "model_promotion", "yield_forecasts"}
+JUDGING = {AssetKey(k) for k in ("model_evaluation", "bias_audit", "drift_report", "model_promotion")}
 
 
 def test_definitions_load_with_the_partitioned_assets():
@@ -25,7 +26,8 @@ def test_definitions_load_with_the_partitioned_assets():
 def test_forecasts_are_made_before_any_candidate_is_judged_on_the_season():
     """RET-10 / REG-10 without look-ahead: a season's served forecasts come from the champion as it was
     before the season's labels judged anything, so model_promotion is downstream of yield_forecasts and
-    yield_forecasts is not downstream of any judging asset."""
+    yield_forecasts is not downstream of any judging asset: only of ingestion, the snapshot, the season's refit
+    and serving_model (which decides on earlier seasons' evidence only)."""
     graph = defs.resolve_asset_graph()
     forecasts, promotion = AssetKey("yield_forecasts"), AssetKey("model_promotion")
     assert forecasts in graph.get(promotion).parent_keys
@@ -36,7 +38,8 @@ def test_forecasts_are_made_before_any_candidate_is_judged_on_the_season():
         parents = set(graph.get(key).parent_keys) - upstream
         upstream |= parents
         frontier |= parents
-    assert upstream == {AssetKey("learning_events")}
+    assert upstream == {AssetKey(k) for k in ("learning_events", "dataset_snapshot", "trained_model", "serving_model")}
+    assert not upstream & JUDGING
 
 
 def test_assets_link_their_source_code():

@@ -6,7 +6,14 @@ seasons: the partition's season is predicted by the candidate itself (its held-o
 earlier season ``k`` of the window by a rolling-origin backtest of the candidate's recipe — the spec's
 XGBoost refitted on the data before ``k`` and predicting ``k`` (time-series cross-validation, Hyndman &
 Athanasopoulos, *Forecasting: Principles and Practice*, 3rd ed., §5.10). Every pooled residual is thus
-a genuine forecast error of the same recipe, never an in-sample fit.
+a genuine forecast error of the same recipe, never an in-sample fit. Where the recipe's own earlier
+refit for season ``k`` is registered (a lineage, see
+:func:`~rai_assets.adapters.ledger.models.challenger_lineage`), its stored forecast model is used instead of a
+new per-tenant refit, so a cohort model is audited on the cohort recipe's own out-of-sample errors.
+
+:func:`audit_and_record` is also the *pre-serve* audit of a refit (``through_season=False``): the window
+then ends before the season, so the audit uses none of that season's labels
+(:mod:`~rai_assets.assets.serving_model`).
 """
 
 from dataclasses import dataclass
@@ -29,9 +36,10 @@ from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
 from rai_assets.assets.signed_reports import read_back_and_verify, sign_and_store
-from rai_assets.domain.bias import audit_bias, size_class
+from rai_assets.domain.bias import BiasAudit, audit_bias, size_class
 from rai_assets.domain.features import events_frame, feature_matrix, target_vector
 from rai_assets.domain.model_spec import ModelSpec
+from rai_assets.domain.signing_envelope import SignedDocument
 from rai_assets.domain.training import predict, train_regressor
 
 
@@ -67,13 +75,30 @@ class OutOfSample:
     window: list[dict[str, object]]
 
 
+def _lineage_fits(ledger: LedgerResource, candidate: model_store.ModelVersion) -> dict[str, model_store.ModelVersion]:
+    """Season → the tenant's registered refit of the candidate's recipe trained for that season (older ones)."""
+    with ledger.connect(candidate.tenant_id) as conn:
+        lineage = set(model_store.challenger_lineage(conn, candidate)) - {candidate.mlflow_ref}
+        rows = conn.execute(
+            "SELECT model_id FROM model_versions WHERE tenant_id = %s AND kind = %s AND mlflow_version IS NOT NULL"
+            " AND state <> 'FAILED' ORDER BY model_id", (candidate.tenant_id, candidate.kind)).fetchall()
+        fits = [model_store.get_model(conn, int(r["model_id"])) for r in rows]
+    return {m.season_id: m for m in fits if m.mlflow_ref in lineage}
+
+
 def out_of_sample_window(ledger: LedgerResource, mlflow_registry: MlflowRegistryResource,
-                         candidate: model_store.ModelVersion, tenant: str, season: str, spec: ModelSpec
-                         ) -> OutOfSample:
-    """Out-of-sample actuals and predictions of the window's seasons (oldest first), with provenance."""
+                         candidate: model_store.ModelVersion, tenant: str, season: str, spec: ModelSpec,
+                         through_season: bool = True) -> OutOfSample:
+    """Out-of-sample actuals and predictions of the window's seasons (oldest first), with provenance.
+
+    ``through_season=False``: the window is the ``spec.bias.window_seasons`` seasons *before* ``season``
+    (nothing of ``season`` is read), for the pre-serve audit of a refit.
+    """
     with ledger.connect(tenant) as conn:
         earlier = seasons_before(conn, season)
-    window_seasons = [*earlier[max(0, len(earlier) - (spec.bias.window_seasons - 1)):], season]
+    size = spec.bias.window_seasons - (1 if through_season else 0)
+    window_seasons = [*earlier[max(0, len(earlier) - size):], *([season] if through_season else [])]
+    fits = _lineage_fits(ledger, candidate)
     frames, actuals, predictions, window = [], [], [], []
     for k in window_seasons:
         held = season_frame(ledger, tenant, k, spec)
@@ -84,6 +109,10 @@ def out_of_sample_window(ledger: LedgerResource, mlflow_registry: MlflowRegistry
             predicted = model_predictions(mlflow_registry, candidate, held, spec)
             window.append({"season": k, "n": len(held), "source": "candidate held-out season",
                            "model_id": candidate.model_id})
+        elif k in fits:
+            predicted = model_predictions(mlflow_registry, fits[k], held, spec, ledger=ledger, season=k)
+            window.append({"season": k, "n": len(held), "source": "the recipe's own refit for the season",
+                           "model_id": fits[k].model_id, "mlflow": fits[k].mlflow_ref})
         else:
             train = backtest_training_frame(ledger, tenant, k, spec)
             if len(train) < 2:
@@ -98,6 +127,47 @@ def out_of_sample_window(ledger: LedgerResource, mlflow_registry: MlflowRegistry
         predictions.append(predicted)
     return OutOfSample(pd.concat(frames, ignore_index=True), np.concatenate(actuals), np.concatenate(predictions),
                        window)
+
+
+@dataclass(frozen=True)
+class RecordedAudit:
+    """A signed bias audit as stored (object key) and recorded in the ledger."""
+
+    audit: BiasAudit
+    doc: SignedDocument
+    object_key: str
+    verified: bool
+    detail: str
+
+
+def audit_and_record(ledger: LedgerResource, object_store: ObjectStoreResource, mlflow_registry: MlflowRegistryResource,
+                     signer: SignerResource, candidate: model_store.ModelVersion, tenant: str, season: str,
+                     spec: ModelSpec, run_id: str, through_season: bool = True) -> RecordedAudit:
+    """Audit ``candidate``'s out-of-sample errors per subgroup; sign, store write-once, verify, record (REG-5).
+
+    ``through_season=False`` is the pre-serve audit: the window ends before ``season`` (its body says
+    ``"scope": "pre-serve"``). Raises what the stores raise (the audit itself never passes on no evidence).
+    """
+    oos = out_of_sample_window(ledger, mlflow_registry, candidate, tenant, season, spec, through_season)
+    groups, columns = subgroup_frame(oos.frame, spec)
+    for key_column in ("season_id", "tenant_id"):
+        if key_column in oos.frame.columns:
+            groups[key_column] = oos.frame[key_column].astype(str).to_numpy()
+    audit = audit_bias(oos.actual, oos.predicted, groups, columns, spec.bias)
+    body = {
+        "kind": "bias_audit", "tenant": tenant, "season": season, "model_id": candidate.model_id,
+        "mlflow_version": candidate.mlflow_version, "snapshot_root": candidate.snapshot_root,
+        "scope": "held-out season and backtests" if through_season else "pre-serve: seasons before the season only",
+        "spec": spec.spec_id, "spec_sha256": spec.sha256, "window": oos.window, "audit": audit.to_dict(),
+    }
+    doc, key = sign_and_store(object_store, signer, tenant=tenant, season=season, kind="bias-audits", body=body)
+    verified, detail = read_back_and_verify(object_store, signer, key, doc.body_sha256)
+    with ledger.connect(tenant) as conn:
+        artifacts.record_bias_audit(conn, tenant=tenant, season=season, model_id=candidate.model_id,
+                                    doc=doc, object_key=key, passed=audit.passed, run_id=run_id)
+        artifacts.record_integrity_check(conn, tenant=tenant, kind="bias_audit", sha256=doc.body_sha256,
+                                         object_key=key, verified=verified, detail=detail)
+    return RecordedAudit(audit, doc, key, verified, detail)
 
 
 @asset(
@@ -127,25 +197,9 @@ def bias_audit(
         candidate = model_store.latest_model_for_partition(conn, part.tenant, part.season)
     if candidate is None:
         raise ValueError(f"no candidate for {part.tenant}/{part.season}; materialize trained_model first")
-    oos = out_of_sample_window(ledger, mlflow_registry, candidate, part.tenant, part.season, part.spec)
-    groups, columns = subgroup_frame(oos.frame, part.spec)
-    for key in ("season_id", "tenant_id"):
-        if key in oos.frame.columns:
-            groups[key] = oos.frame[key].astype(str).to_numpy()
-    audit = audit_bias(oos.actual, oos.predicted, groups, columns, part.spec.bias)
-    body = {
-        "kind": "bias_audit", "tenant": part.tenant, "season": part.season, "model_id": candidate.model_id,
-        "mlflow_version": candidate.mlflow_version, "snapshot_root": candidate.snapshot_root,
-        "spec": part.spec.spec_id, "spec_sha256": part.spec.sha256, "window": oos.window, "audit": audit.to_dict(),
-    }
-    doc, key = sign_and_store(object_store, signer, tenant=part.tenant, season=part.season, kind="bias-audits",
-                              body=body)
-    verified, detail = read_back_and_verify(object_store, signer, key, doc.body_sha256)
-    with ledger.connect(part.tenant) as conn:
-        artifacts.record_bias_audit(conn, tenant=part.tenant, season=part.season, model_id=candidate.model_id,
-                                    doc=doc, object_key=key, passed=audit.passed, run_id=part.run_id)
-        artifacts.record_integrity_check(conn, tenant=part.tenant, kind="bias_audit", sha256=doc.body_sha256,
-                                         object_key=key, verified=verified, detail=detail)
+    recorded = audit_and_record(ledger, object_store, mlflow_registry, signer, candidate, part.tenant, part.season,
+                                part.spec, part.run_id)
+    audit, doc, key, verified = recorded.audit, recorded.doc, recorded.object_key, recorded.verified
     return MaterializeResult(
         metadata={
             "verdict": audit.verdict,

@@ -25,6 +25,7 @@ Every decision is recorded (``promotion_decisions``) with its test, n and p-valu
 move carries them in its audit-log reason.
 """
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -43,10 +44,11 @@ from rai_assets.assets.drift_report import drift_report
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, naive_mean, season_frame, trained_on
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.assets.serving_model import REFIT_STAGE
 from rai_assets.assets.yield_forecasts import yield_forecasts
 from rai_assets.domain.features import feature_matrix, target_vector
 from rai_assets.domain.lifecycle import ModelState
-from rai_assets.domain.promotion_test import PromotionDecision, decide_promotion, naive_floor
+from rai_assets.domain.promotion_test import PromotionDecision, decide_promotion, naive_floor, sign_flip_test
 from rai_assets.domain.sequential import canary_slice
 from rai_assets.domain.training import code_version, train_naive_model
 
@@ -104,7 +106,8 @@ def _judge(season: _Season, candidate: ModelVersion, champion: ModelVersion) -> 
     with ledger.connect(part.tenant) as conn:
         cohorts.record_evidence(conn, tenant=part.tenant, season=part.season, cohort=cohort,
                                 candidate_ref=candidate.mlflow_ref, champion_ref=champion.mlflow_ref,
-                                field_ids=season.ids, differences=d.tolist(), run_id=part.run_id)
+                                field_ids=season.ids, differences=d.tolist(), run_id=part.run_id,
+                                champion_abs_errors=season.abs_errors(champion).tolist())
         lineage = model_store.challenger_lineage(conn, candidate)
         if cohort is None:
             rows = cohorts.evidence(conn, lineage, champion.mlflow_ref)
@@ -222,6 +225,54 @@ def _fallback(season: _Season, champion: ModelVersion, steps: list[str]) -> Mode
     return new
 
 
+def _refit_guard(season: _Season, champion: ModelVersion, steps: list[str]) -> ModelVersion:
+    """After a season served by a refit (:mod:`~rai_assets.assets.serving_model`): score the fit it replaced on
+    the season, record the pair as the recipe's refit evidence, and roll the refit back (RET-8) when it was
+    significantly worse on the season (one-sided paired sign-flip test at ``alpha``). Returns who serves."""
+    part, ledger = season.part, season.ledger
+    with ledger.connect(part.tenant) as conn:
+        row = conn.execute(
+            "SELECT champion_model_id FROM promotion_decisions WHERE tenant_id = %s AND season_id = %s AND stage = %s"
+            " AND decision = 'refit' AND candidate_model_id = %s ORDER BY decision_id DESC LIMIT 1",
+            (part.tenant, part.season, REFIT_STAGE, champion.model_id)).fetchone()
+        replaced = model_store.get_model(conn, int(row["champion_model_id"])) if row else None
+    if replaced is None or trained_on(ledger, replaced, part.season):
+        return champion
+    older = season.abs_errors(replaced)
+    d = older - season.abs_errors(champion)
+    cohort = champion.cohort_id if champion.kind == "cohort" else None
+    test = sign_flip_test(d, alternative="less", seed=_seed_of(champion.mlflow_ref, part.season, "refit-guard"))
+    with ledger.connect(part.tenant) as conn:
+        cohorts.record_evidence(conn, tenant=part.tenant, season=part.season, cohort=cohort,
+                                candidate_ref=champion.mlflow_ref, champion_ref=replaced.mlflow_ref,
+                                field_ids=season.ids, differences=d.tolist(), run_id=part.run_id,
+                                champion_abs_errors=older.tolist())
+        significant = test.p_value < part.spec.promotion.alpha
+        current = model_store.get_model(conn, champion.model_id)
+        if not significant or current.state is not ModelState.CHAMPION or replaced.state is not ModelState.DEPRECATED:
+            steps.append(f"refit {champion.mlflow_ref} vs the fit it replaced ({replaced.mlflow_ref}) on "
+                         f"{part.season}: mean |error| reduction {test.mean_difference:.1f} kg/ha over "
+                         f"{test.n} fields, p(worse)={test.p_value:.4g}: keeps serving")
+            return champion
+        reason = (f"refit {champion.mlflow_ref} significantly worse than the fit it replaced "
+                  f"({replaced.mlflow_ref}) on {part.season}: sign-flip n={test.n}, p={test.p_value:.4g} < "
+                  f"{part.spec.promotion.alpha}; rolled back")
+        back = model_store.transition(conn, replaced, ModelState.CHAMPION, reason=reason, run_id=part.run_id)
+        audit.append(conn, tenant=part.tenant, action="promotion.rollback", actor="rai-assets", reason=reason,
+                     model_id=back.model_id, before={"champion": champion.model_id}, after={"champion": back.model_id})
+        loop.record_promotion_decision(
+            conn, tenant=part.tenant, season=part.season, candidate_model_id=back.model_id,
+            champion_model_id=champion.model_id, stage="rollback", decision="rollback", statistic=test.mean_difference,
+            p_value=test.p_value, sample_size=test.n, evidence={"refit_guard": test.to_dict()}, run_id=part.run_id)
+    steps.append(reason)
+    _follow_in_mlflow(season.registry, part.tenant, back)
+    return back
+
+
+def _seed_of(*parts: object) -> int:
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:4], "big")
+
+
 def _naive_model(season: _Season, naive_pred: np.ndarray) -> ModelVersion:
     """Register the naive baseline as a governed model version of the tenant (VALIDATED)."""
     part, registry = season.part, season.registry
@@ -330,6 +381,7 @@ def _advance(part: PartitionContext, ledger: LedgerResource, mlflow_registry: Ml
             champion = _conclude(season, older, champion, _judge(season, older, champion), steps)
 
     if champion.model_id == candidate.model_id or candidate.mlflow_ref == champion.mlflow_ref:
+        champion = _refit_guard(season, champion, steps)
         return _finish(season, champion, "the candidate is the champion", steps, candidate.state.value)
     if candidate.state not in (ModelState.VALIDATED, ModelState.SHADOW, ModelState.CANARY):
         return _finish(season, champion, f"candidate is {candidate.state}: nothing to promote", steps,

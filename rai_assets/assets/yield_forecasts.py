@@ -1,9 +1,11 @@
 """Asset: per-field yield forecasts of the tenant's champion for the partition's season.
 
 The forecast of a season is made by the champion that serves *before* the season's labels are used:
-this asset runs before :mod:`~rai_assets.assets.model_promotion` (which judges candidates on those
-labels), and a season's served forecasts are never rewritten by a re-run. Otherwise a model chosen
-because it did well on a season's yields would be credited with forecasting that season (look-ahead).
+this asset runs after :mod:`~rai_assets.assets.serving_model` (which may let a refit of the champion's
+recipe serve, on evidence of earlier seasons only) and before :mod:`~rai_assets.assets.model_promotion`
+(which judges candidates on those labels), and a season's served forecasts are never rewritten by a
+re-run. Otherwise a model chosen because it did well on a season's yields would be credited with
+forecasting that season (look-ahead).
 """
 
 
@@ -21,6 +23,7 @@ from rai_assets.assets.common import ASSET_GROUP, markdown_table, partition_cont
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.assets.serving_model import serving_model
 
 
 @asset(
@@ -28,7 +31,7 @@ from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_pa
     backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
     kinds={"postgres"},
-    deps=[learning_events],
+    deps=[learning_events, serving_model],
     check_specs=[verdict_check(FORECASTS_COMPLETE, "yield_forecasts", "Every field of the season was served a "
                                                                         "forecast")],
     description="Per-field yield forecasts (kg/ha) of the tenant's champion for the season, stored in the ledger "

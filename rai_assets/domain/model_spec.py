@@ -42,11 +42,15 @@ class ClassicModelSpec:
 
 @dataclass(frozen=True)
 class PromotionSpec:
-    """Staged promotion: share of fields in the canary slice, test level and minimum sample (RET-7)."""
+    """Staged promotion: share of fields in the canary slice, test level and minimum sample (RET-7), and
+    ``refit_margin``: the non-inferiority margin of a refit of the champion's recipe, as a share of the
+    older fit's MAE (0.05: the refit may serve unless its MAE is plausibly more than 5 % worse; see
+    :func:`rai_assets.domain.promotion_test.refit_noninferiority`)."""
 
     canary_share: float = 0.5
     alpha: float = 0.05
     min_sample: int = 30
+    refit_margin: float = 0.05
 
 
 @dataclass(frozen=True)

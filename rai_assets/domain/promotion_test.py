@@ -31,6 +31,11 @@ of a wrong promotion stays at most ``alpha`` however the evidence arrives):
 Each direction is tested one-sided at its own ``alpha``: a *promotion* needs significant evidence
 that the candidate is better; an *abort* (RET-8) significant evidence that it is worse.
 
+:func:`refit_noninferiority` decides whether a *refit of the champion's own recipe* (same registered model,
+kind, cohort, code and spec; trained on more seasons) may serve the next season before any of that
+season's labels exist: a one-sided non-inferiority test with a ratio margin on the recipe's earlier
+refit-vs-older-fit evidence (see its docstring).
+
 :func:`naive_floor` is the REG-10 check: the served model is replaced when it is significantly worse
 than the naive baseline on the latest labelled season (one-sided sign-flip test at ``alpha``).
 """
@@ -52,9 +57,11 @@ __all__ = [
     "EXACT_MAX_N",
     "FloorDecision",
     "PromotionDecision",
+    "RefitDecision",
     "SignFlipResult",
     "decide_promotion",
     "naive_floor",
+    "refit_noninferiority",
     "sign_flip_test",
 ]
 
@@ -250,3 +257,75 @@ def naive_floor(actual: ArrayLike, served: ArrayLike, naive: ArrayLike, *, alpha
     test = sign_flip_test(np.abs(b - y) - np.abs(s - y), alternative="less", seed=seed)
     return FloorDecision(bool(test.p_value < alpha), float(np.abs(s - y).mean()) if y.size else 0.0,
                          float(np.abs(b - y).mean()) if y.size else 0.0, alpha, test)
+
+
+@dataclass(frozen=True)
+class RefitDecision:
+    """May a refit of the champion's recipe serve? (non-inferiority on the recipe's own refit history).
+
+    ``serve`` is True when the test rejects "refits are worse than the fits they replace by more than
+    ``margin`` × their MAE" at ``alpha``; ``mae_older`` / ``mae_newer`` are the pooled MAEs (kg/ha) of the
+    older fits and their refits over the same ``test.n`` fields.
+    """
+
+    serve: bool
+    margin: float
+    alpha: float
+    mae_older: float
+    mae_newer: float
+    test: SignFlipResult
+
+    @property
+    def reason(self) -> str:
+        """One line for the audit log: the test, its n, its p-value and the margin."""
+        verdict = "non-inferior" if self.serve else "not shown non-inferior"
+        return (f"refit {verdict}: paired sign-flip non-inferiority test, margin {self.margin:.0%} of the older "
+                f"fit's MAE, n={self.test.n}, p={self.test.p_value:.4g} vs alpha {self.alpha:.4g}; MAE older fits "
+                f"{self.mae_older:.0f} vs refits {self.mae_newer:.0f} kg/ha")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (``reason`` included)."""
+        return {"serve": self.serve, "margin": self.margin, "alpha": self.alpha, "mae_older": self.mae_older,
+                "mae_newer": self.mae_newer, "test": self.test.to_dict(), "reason": self.reason}
+
+
+def refit_noninferiority(older_abs_errors: ArrayLike, differences: ArrayLike, *, margin: float, alpha: float,
+                         seed: int = 0) -> RefitDecision:
+    """Non-inferiority of a recipe's refits against the older fits they replaced (issue 7; RET-7, RET-10).
+
+    Evidence: for earlier seasons, every field scored by both an older fit of the recipe and a refit
+    trained on more seasons, neither trained on that season: ``older_abs_errors`` = ``|e_old|`` and
+    ``differences`` = ``|e_old| - |e_new|`` (kg/ha, ``(n,)`` each). With a *ratio* margin ``m`` the
+    hypotheses are H0: ``MAE_new >= (1 + m) MAE_old`` against H1: ``MAE_new < (1 + m) MAE_old``, tested
+    as the one-sided paired sign-flip test (:func:`sign_flip_test`, ``"greater"``) of
+
+        D_i = (1 + m) |e_old,i| - |e_new,i| = m |e_old,i| + d_i.
+
+    A margin relative to the comparator is the usual non-inferiority design (ICH E10 §1.5.1.1;
+    Wellek 2010, *Testing Statistical Hypotheses of Equivalence and Noninferiority*, 2nd ed., ch. 1 & 5);
+    the sign-flip test is exact at any n (Fisher 1935 §21). One look per decision, at ``alpha``.
+
+    Args:
+        older_abs_errors: ``(n,)`` absolute errors of the older fits, kg/ha, non-negative.
+        differences: ``(n,)`` paired differences, kg/ha (positive = refit better).
+        margin: ``m`` in [0, 1).
+        alpha: one-sided level in (0, 1).
+        seed: Monte Carlo seed (n > :data:`EXACT_MAX_N`).
+
+    Raises:
+        ValueError: shapes differ, values are not finite, negative errors, or ``margin`` / ``alpha`` out
+            of range.
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if not 0.0 <= margin < 1.0:
+        raise ValueError(f"refit margin must be in [0, 1), got {margin!r}")
+    older, d = _differences(older_abs_errors), _differences(differences)
+    if older.shape != d.shape:
+        raise ValueError(f"older fits' errors {older.shape} and differences {d.shape} must have one shape")
+    if np.any(older < 0):
+        raise ValueError(f"absolute errors must be non-negative; {int((older < 0).sum())} are not")
+    test = sign_flip_test(margin * older + d, alternative="greater", seed=seed)
+    mae_old = float(older.mean()) if older.size else 0.0
+    mae_new = float((older - d).mean()) if older.size else 0.0
+    return RefitDecision(bool(older.size and test.p_value < alpha), margin, alpha, mae_old, mae_new, test)

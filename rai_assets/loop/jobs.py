@@ -12,6 +12,7 @@ from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_promotion import model_promotion
 from rai_assets.assets.partitions import tenant_season_partitions
+from rai_assets.assets.serving_model import serving_model
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.assets.yield_forecasts import yield_forecasts
 from rai_assets.deployment import GPU_RUN_TAGS
@@ -25,16 +26,17 @@ RETRAIN_TENANT_TAG = "rai/retrain-tenant"  # tag concurrency limit 1 per value i
 
 ingestion_job = define_asset_job(
     INGESTION_JOB,
-    selection=AssetSelection.assets(learning_events, model_evaluation, bias_audit, drift_report, model_promotion,
-                                    yield_forecasts),
+    selection=AssetSelection.assets(learning_events, serving_model, model_evaluation, bias_audit, drift_report,
+                                    model_promotion, yield_forecasts),
     partitions_def=tenant_season_partitions,
-    description="A landed tenant-season: ingest its events, forecast it with the champion and report drift "
+    description="A landed tenant-season: ingest its events, let a refit of the champion's recipe serve it when the "
+    "evidence allows, forecast it with the champion and report drift "
     "against the champion (DRIFT-5); when a candidate was trained for this season, judge it on the new labels "
     "(evaluation, bias audit, shadow → canary → promotion decision).",
 )
 LANDING_ONLY = (learning_events, drift_report, yield_forecasts)
-LANDING_WITH_CANDIDATE = (learning_events, model_evaluation, bias_audit, drift_report, model_promotion,
-                          yield_forecasts)
+LANDING_WITH_CANDIDATE = (learning_events, serving_model, model_evaluation, bias_audit, drift_report,
+                          model_promotion, yield_forecasts)
 
 retraining_job = define_asset_job(
     RETRAINING_JOB,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rai_assets.domain.promotion_test import decide_promotion, naive_floor, sign_flip_test
+from rai_assets.domain.promotion_test import decide_promotion, naive_floor, refit_noninferiority, sign_flip_test
 
 
 def test_exact_sign_flip_p_value_is_the_share_of_sign_patterns():  # REQ: RET-10
@@ -75,3 +75,52 @@ def test_naive_floor_trips_only_on_significant_loss():  # REQ: REG-10
     assert not fine.below_floor
     with pytest.raises(ValueError, match="one shape"):
         naive_floor(actual, bad[:5], naive, alpha=0.05)
+
+
+def _refit_pairs(rng, n, mae_old, ratio):
+    """(|e_old|, |e_old| - |e_new|) with MAE_new ≈ ratio × MAE_old, field by field correlated."""
+    older = np.abs(rng.normal(0, mae_old * 1.25, n))
+    newer = np.abs(older * ratio + rng.normal(0, mae_old * 0.3, n))
+    return older, older - newer
+
+
+def test_refit_serves_when_not_worse_than_the_older_fit_by_more_than_the_margin():  # REQ: RET-7, RET-10
+    rng = np.random.default_rng(5)
+    older, d = _refit_pairs(rng, 340, 1000.0, 0.97)  # refits 3 % better: non-inferior with a 5 % margin
+    decision = refit_noninferiority(older, d, margin=0.05, alpha=0.05)
+    assert decision.serve and decision.test.n == 340 and decision.test.p_value < 0.05
+    assert decision.mae_newer < 1.05 * decision.mae_older
+    assert "non-inferior" in decision.reason and "n=340" in decision.reason
+
+
+def test_refit_does_not_serve_when_plausibly_worse_by_the_margin():  # REQ: RET-7
+    rng = np.random.default_rng(6)
+    older, d = _refit_pairs(rng, 340, 1000.0, 1.12)  # refits 12 % worse
+    decision = refit_noninferiority(older, d, margin=0.05, alpha=0.05)
+    assert not decision.serve and decision.test.p_value > 0.5
+    # no evidence at all: no refit
+    assert not refit_noninferiority([], [], margin=0.05, alpha=0.05).serve
+
+
+def test_refit_non_inferiority_keeps_its_level_at_the_margin():  # REQ: RET-7
+    """At the boundary MAE_new = 1.05 MAE_old (symmetric D), the test wrongly serves at most alpha of the time."""
+    rng = np.random.default_rng(8)
+    wrong = 0
+    for i in range(200):
+        older = np.abs(rng.normal(0, 1000, 12))  # exact test (2^12 sign patterns)
+        noise = rng.normal(0, 200, 12)
+        d = -0.05 * older + noise  # D = 0.05|e_old| + d = noise: symmetric about 0
+        wrong += refit_noninferiority(older, d, margin=0.05, alpha=0.05, seed=i).serve
+    assert wrong / 200 < 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)
+
+
+@pytest.mark.parametrize(("older", "d", "margin", "alpha", "match"), [
+    ([1.0, 2.0], [0.5], 0.05, 0.05, "one shape"),
+    ([-1.0], [0.5], 0.05, 0.05, "non-negative"),
+    ([1.0], [np.nan], 0.05, 0.05, "finite"),
+    ([1.0], [0.5], 1.0, 0.05, "margin"),
+    ([1.0], [0.5], 0.05, 0.0, "alpha"),
+])
+def test_refit_non_inferiority_rejects_bad_input(older, d, margin, alpha, match):
+    with pytest.raises(ValueError, match=match):
+        refit_noninferiority(older, d, margin=margin, alpha=alpha)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from dagster import DagsterInstance
 
-from rai_assets.adapters.ledger import audit, loop
+from rai_assets.adapters.ledger import artifacts, audit, loop
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.demo.synthetic import SeasonShape
 from rai_assets.domain.lifecycle import ModelState
@@ -110,11 +110,16 @@ def test_degraded_new_champion_is_rolled_back_at_once(resources, suffix, tmp_pat
         champion = model_store.get_champion(conn, tenant)
         decisions = loop.promotion_decisions(conn, tenant)
         rollbacks = [d for d in decisions if d["stage"] == "rollback"]
+        served = artifacts.forecasting_model(conn, tenant, seasons[3])
         assert loop.last_rollback(conn, tenant) is not None
         assert audit.verify_chain(conn, tenant).ok
-    assert [(d["candidate_model_id"], d["champion_model_id"]) for d in rollbacks] == [(first.model_id,
-                                                                                       winner.model_id)]
-    if champion.model_id != first.model_id:
+    # whoever served season 4 degraded on it: the winner itself, or its refit when the winner's canary evidence
+    # made the refit non-inferior (serving_model) — either is rolled back at once to the champion before it
+    expected = (first.model_id, winner.model_id) if served == winner.model_id else (winner.model_id, served)
+    assert [(d["candidate_model_id"], d["champion_model_id"]) for d in rollbacks] == [expected]
+    if served != winner.model_id:
+        assert champion.model_id == winner.model_id  # the degraded refit is gone; the winner serves again
+    elif champion.model_id != first.model_id:
         # after the rollback, season 4's candidate (a refit of the winner's recipe, RET-10 lineage) may win
         # against the restored champion on its own evidence: then that decision follows the rollback
         later = [d for d in decisions if d["decision_id"] > rollbacks[0]["decision_id"]]

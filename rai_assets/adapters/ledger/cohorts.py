@@ -99,16 +99,49 @@ def member_events(cohort_conn: Conn, seasons: Sequence[str]) -> dict[str, list[d
 
 
 def record_evidence(conn: Conn, *, tenant: str, season: str, cohort: str | None, candidate_ref: str,
-                    champion_ref: str, field_ids: Sequence[str], differences: Sequence[float], run_id: str) -> bool:
-    """Record one tenant-season's paired differences (kg/ha) once; True when newly recorded."""
+                    champion_ref: str, field_ids: Sequence[str], differences: Sequence[float], run_id: str,
+                    champion_abs_errors: Sequence[float] | None = None) -> bool:
+    """Record one tenant-season's paired differences (kg/ha) once; True when newly recorded.
+
+    ``champion_abs_errors`` (kg/ha, in ``field_ids`` order) are the champion's ``|error|`` per field; the
+    refit non-inferiority test needs them for its ratio margin (migration 0010).
+    """
     row = conn.execute(
         "INSERT INTO promotion_evidence (tenant_id, season_id, cohort_id, candidate_ref, champion_ref, field_ids,"
-        " differences, dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        " differences, champion_abs_errors, dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (tenant_id, season_id, candidate_ref, champion_ref) DO NOTHING RETURNING evidence_id",
         (tenant, season, cohort, candidate_ref, champion_ref, list(field_ids), [float(d) for d in differences],
-         run_id),
+         None if champion_abs_errors is None else [float(e) for e in champion_abs_errors], run_id),
     ).fetchone()
     return row is not None
+
+
+def refit_evidence(conn: Conn, lineage: Sequence[str], seasons: Sequence[str]) -> list[dict[str, Any]]:
+    """Paired evidence of a recipe's refits against its own older fits, on ``seasons`` only.
+
+    A row counts when both its candidate and its champion are refits of ``lineage`` (oldest first, see
+    :func:`rai_assets.adapters.ledger.models.challenger_lineage`) and it carries the champion's absolute
+    errors; per (tenant, season) only the newest candidate's row is kept. Each row: ``tenant_id,
+    season_id, candidate_ref, champion_ref, differences, champion_abs_errors`` (kg/ha). Readable rows as
+    :func:`evidence` (tenant connection: own rows; ``cohort``-role connection: the members' rows).
+    """
+    refs = list(lineage)
+    rank = {ref: i for i, ref in enumerate(refs)}
+    rows = conn.execute(
+        "SELECT p.tenant_id, p.season_id, p.candidate_ref, p.champion_ref, p.differences, p.champion_abs_errors"
+        " FROM promotion_evidence p JOIN seasons s USING (season_id) WHERE p.candidate_ref = ANY(%s)"
+        " AND p.champion_ref = ANY(%s) AND p.champion_abs_errors IS NOT NULL AND p.season_id = ANY(%s)"
+        " ORDER BY s.ordinal, p.tenant_id",
+        (refs, refs, list(seasons)),
+    ).fetchall()
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        if rank[str(r["champion_ref"])] >= rank[str(r["candidate_ref"])]:
+            continue  # only a newer refit judged against an older fit is refit evidence
+        key = (str(r["tenant_id"]), str(r["season_id"]))
+        if key not in newest or rank[str(r["candidate_ref"])] > rank[str(newest[key]["candidate_ref"])]:
+            newest[key] = r
+    return list(newest.values())
 
 
 def evidence(conn: Conn, candidate_refs: str | Sequence[str], champion_ref: str) -> list[dict[str, Any]]:
