@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import re
 import tempfile
@@ -30,6 +31,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus, urlsplit
 
 from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
@@ -63,6 +65,9 @@ _S3_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 # Guards lazy client creation (rare) process-wide; module-level so resource instances hold
 # no lock object (they stay copyable).
 _CLIENT_LOCK = threading.Lock()
+EVENTS_QUEUE_ENV = "RAI_S3_EVENTS_QUEUE_URL"  # the SQS queue the bucket's ObjectCreated notifications go to
+_SQS_BATCH = 10  # SQS's most messages per ReceiveMessage / DeleteMessageBatch call
+_SQS_REGION = re.compile(r"^sqs[.-]([a-z0-9-]+)\.amazonaws\.com")
 
 
 class ObjectStoreError(Exception):
@@ -251,6 +256,10 @@ class ObjectStoreResource(ConfigurableResource):
         s3_object_lock_days: if > 0, write-once puts in S3 mode also set Object Lock
             ``COMPLIANCE`` retention until now + this many days (SNAP-2); the bucket must have
             Object Lock enabled, or S3 rejects the put.
+        sqs_queue_url: URL of the SQS queue receiving the bucket's ``s3:ObjectCreated:*`` event
+            notifications (S3 mode only); empty: the environment variable ``RAI_S3_EVENTS_QUEUE_URL``,
+            and when that is empty too there is no queue (the landing sensor lists the bucket). See
+            :meth:`receive_created_keys`.
     """
 
     local_root: str = ".rai/objects"
@@ -259,8 +268,11 @@ class ObjectStoreResource(ConfigurableResource):
     s3_endpoint_url: str = ""
     s3_prefix: str = ""
     s3_object_lock_days: int = 0
+    sqs_queue_url: str = Field(default="", description="SQS queue of the bucket's ObjectCreated notifications "
+                               "(empty: env RAI_S3_EVENTS_QUEUE_URL; none: list the bucket)")
 
     _client: S3Client | None = PrivateAttr(default=None)
+    _sqs_client: Any = PrivateAttr(default=None)
 
     # ------------------------------------------------------------------ public API
 
@@ -432,6 +444,112 @@ class ObjectStoreResource(ConfigurableResource):
         if self.is_s3:
             return None
         return self._local_file(key)
+
+    # ------------------------------------------------------------------ S3 event notifications (SQS)
+
+    def events_queue_url(self) -> str:
+        """The SQS queue URL of the bucket's event notifications: ``sqs_queue_url``, else env
+        ``RAI_S3_EVENTS_QUEUE_URL``; ``""`` in local mode or when neither is set."""
+        if not self.is_s3:
+            return ""
+        return self.sqs_queue_url or os.environ.get(EVENTS_QUEUE_ENV, "")
+
+    def _sqs(self) -> Any:
+        """The cached SQS client for :meth:`events_queue_url` (created on first use, thread-safe).
+
+        Built on a fresh boto3 session with the credentials, profile, TLS settings and retries of
+        :meth:`s3_resource`; the endpoint is the queue URL's scheme and host (``https://sqs.<region>.amazonaws.com``
+        on AWS, the moto server in the tests), the region the ``S3Resource``'s, else the queue URL's, else the
+        AWS environment's.
+
+        Raises:
+            ValueError: no queue is configured, or its URL has no scheme and host.
+        """
+        client = self._sqs_client
+        if client is not None:
+            return client
+        url = self.events_queue_url()
+        parts = urlsplit(url)
+        if not url or not parts.scheme or not parts.netloc:
+            raise ValueError(f"ObjectStoreResource: no usable SQS queue URL (sqs_queue_url / {EVENTS_QUEUE_ENV}): "
+                             f"{url!r}")
+        import boto3
+        from dagster_aws.utils import construct_boto_client_retry_config
+
+        s3 = self.s3_resource()
+        region = s3.region_name
+        if region is None:
+            m = _SQS_REGION.match(parts.netloc)
+            region = m[1] if m else None
+        with _CLIENT_LOCK:
+            if self._sqs_client is None:
+                session = boto3.session.Session(profile_name=s3.profile_name)
+                self._sqs_client = session.client(
+                    "sqs", region_name=region, endpoint_url=f"{parts.scheme}://{parts.netloc}", use_ssl=s3.use_ssl,
+                    verify=s3.verify, aws_access_key_id=s3.aws_access_key_id,
+                    aws_secret_access_key=s3.aws_secret_access_key, aws_session_token=s3.aws_session_token,
+                    config=construct_boto_client_retry_config(s3.max_attempts),
+                )
+            return self._sqs_client
+
+    def receive_created_keys(self, *, max_messages: int = 1000) -> tuple[list[tuple[str, float]], list[str]]:
+        """Receive the bucket's pending ``ObjectCreated`` notifications from :meth:`events_queue_url` (S3 → SQS).
+
+        Calls ``ReceiveMessage`` (10 messages a call, no long polling) until the queue answers empty or
+        ``max_messages`` were received. A message body is an S3 event (``{"Records": [...]}``), or one wrapped in
+        an SNS notification (``{"Type": "Notification", "Message": "<S3 event>"}``). Records of other buckets or
+        events, objects outside ``s3_prefix``, S3's ``s3:TestEvent`` and unreadable bodies yield no key. The
+        messages are not deleted: call :meth:`delete_messages` with the returned receipt handles once the keys
+        are handled (a message not deleted comes back after the queue's visibility timeout).
+
+        Returns:
+            ``(key relative to the store root, event Unix time)`` of each created object, in message order
+            (URL-decoded as S3 encodes them), and the receipt handles of every message received, keys or not.
+
+        Raises:
+            ValueError: no queue configured (see :meth:`events_queue_url`).
+            botocore.exceptions.ClientError: SQS failures (unknown queue, denied, …).
+        """
+        client = self._sqs()
+        url = self.events_queue_url()
+        base = self._s3_base()
+        keys: list[tuple[str, float]] = []
+        handles: list[str] = []
+        while len(handles) < max_messages:
+            response = client.receive_message(QueueUrl=url, MaxNumberOfMessages=min(_SQS_BATCH,
+                                                                                   max_messages - len(handles)),
+                                              WaitTimeSeconds=0)
+            messages = response.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                handles.append(message["ReceiptHandle"])
+                for full, when in _created_objects(message.get("Body", ""), self.s3_bucket):
+                    if full.startswith(base) and _is_valid_key(full[len(base):]):
+                        keys.append((full[len(base):], when))
+        return keys, handles
+
+    def delete_messages(self, receipt_handles: list[str]) -> int:
+        """Delete received notifications from the queue, 10 per ``DeleteMessageBatch`` call; returns how many.
+
+        Raises:
+            ValueError: no queue configured.
+            ObjectStoreError: SQS refused to delete some messages (their ids and reasons in the message).
+            botocore.exceptions.ClientError: other SQS failures.
+        """
+        if not receipt_handles:
+            return 0
+        client = self._sqs()
+        url = self.events_queue_url()
+        failed: list[str] = []
+        for start in range(0, len(receipt_handles), _SQS_BATCH):
+            chunk = receipt_handles[start:start + _SQS_BATCH]
+            response = client.delete_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)])
+            failed += [f"{f.get('Id')}: {f.get('Code')} {f.get('Message', '')}" for f in response.get("Failed", [])]
+        if failed:
+            raise ObjectStoreError(f"SQS queue {url!r} did not delete {len(failed)} messages: {failed[:5]}")
+        return len(receipt_handles)
 
     # ------------------------------------------------------------------ helpers
 
@@ -641,3 +759,36 @@ class ObjectStoreResource(ConfigurableResource):
                 if full.startswith(base):
                     keys.append(full[len(base) :])
         return sorted(keys)
+
+
+def _event_time(text: str) -> float:
+    """Unix time of an S3 event's ``eventTime`` (ISO 8601, ``Z``); 0.0 when unreadable."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except (ValueError, AttributeError):
+        return 0.0
+
+
+def _created_objects(body: str, bucket: str) -> list[tuple[str, float]]:
+    """``(full object key, event Unix time)`` of the ``ObjectCreated`` records of ``bucket`` in one SQS body.
+
+    Reads S3 event notifications as S3 sends them to SQS (``{"Records": [{"eventName": "ObjectCreated:Put",
+    "eventTime": ..., "s3": {"bucket": {"name": ...}, "object": {"key": <URL-encoded>}}}]}``), also wrapped
+    in an SNS notification. Anything else (``s3:TestEvent``, other events or buckets, not JSON) gives ``[]``.
+    """
+    try:
+        event = json.loads(body)
+        if isinstance(event, dict) and event.get("Type") == "Notification" and isinstance(event.get("Message"), str):
+            event = json.loads(event["Message"])
+    except ValueError:
+        return []
+    records = event.get("Records") if isinstance(event, dict) else None
+    found: list[tuple[str, float]] = []
+    for record in records if isinstance(records, list) else []:
+        try:
+            if not str(record["eventName"]).startswith("ObjectCreated:") or record["s3"]["bucket"]["name"] != bucket:
+                continue
+            found.append((unquote_plus(record["s3"]["object"]["key"]), _event_time(record.get("eventTime", ""))))
+        except (KeyError, TypeError):
+            continue
+    return found
