@@ -28,11 +28,13 @@ from rai_assets.assets.common import ASSET_GROUP, partition_context
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.assets.pictures import publish_pictures
 from rai_assets.assets.signed_reports import read_back_and_verify, sign_and_store
 from rai_assets.domain.bias import audit_bias, size_class
 from rai_assets.domain.features import events_frame, feature_matrix, target_vector
 from rai_assets.domain.model_spec import ModelSpec
 from rai_assets.domain.training import predict, train_regressor
+from rai_assets.presentation import plots
 
 
 def subgroup_frame(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -146,6 +148,9 @@ def bias_audit(
                                     doc=doc, object_key=key, passed=audit.passed, run_id=part.run_id)
         artifacts.record_integrity_check(conn, tenant=part.tenant, kind="bias_audit", sha256=doc.body_sha256,
                                          object_key=key, verified=verified, detail=detail)
+    publish_pictures(context, mlflow_registry, {"subgroup_mae": (  # logged on the candidate's training run
+        "MAE per subgroup", lambda: plots.subgroup_mae(audit.to_dict()["subgroups"]))},
+        run_id=candidate.mlflow_run_id, artifact_dir=f"bias/{part.season}")
     return MaterializeResult(
         metadata={
             "verdict": audit.verdict,
