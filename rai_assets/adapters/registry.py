@@ -281,6 +281,25 @@ class MlflowRegistryResource(ConfigurableResource):
                 mlflow.log_text(text, name)
         return str(run.info.run_id)
 
+    def log_figure_png(self, run_id: str, name: str, png_bytes: bytes) -> str:
+        """Log ``png_bytes`` as the artifact ``name`` (a path inside the run, e.g. ``drift/s03/psi.png``)
+        of the existing run ``run_id``; a later call with the same name replaces it.
+
+        Returns:
+            The artifact's path within the run.
+
+        Raises:
+            mlflow.exceptions.MlflowException: the run does not exist or the artifact store refused it.
+        """
+        import tempfile
+
+        path = Path(name)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / path.name
+            local.write_bytes(png_bytes)
+            self.client().log_artifact(run_id, str(local), str(path.parent) if str(path.parent) != "." else None)
+        return str(path)
+
     def model_version_url(self, tenant: str, version: int, registered_model: str | None = None) -> str:
         """MLflow UI link of a model version (of the tenant's model, or of ``registered_model``)."""
         return f"{self.ui_url.rstrip('/')}/#/models/{registered_model or self.model_name(tenant)}/versions/{version}"

@@ -35,12 +35,14 @@ from rai_assets.assets.common import ASSET_GROUP, partition_context
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.assets.pictures import publish_pictures
 from rai_assets.assets.signed_reports import read_back_and_verify, sign_and_store
 from rai_assets.domain.bias import BiasAudit, audit_bias, size_class
 from rai_assets.domain.features import events_frame, feature_matrix, target_vector
 from rai_assets.domain.model_spec import ModelSpec
 from rai_assets.domain.signing_envelope import SignedDocument
 from rai_assets.domain.training import predict, train_regressor
+from rai_assets.presentation import plots
 
 
 def subgroup_frame(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -200,6 +202,9 @@ def bias_audit(
     recorded = audit_and_record(ledger, object_store, mlflow_registry, signer, candidate, part.tenant, part.season,
                                 part.spec, part.run_id)
     audit, doc, key, verified = recorded.audit, recorded.doc, recorded.object_key, recorded.verified
+    publish_pictures(context, mlflow_registry, {"subgroup_mae": (  # logged on the candidate's training run
+        "MAE per subgroup", lambda: plots.subgroup_mae(audit.to_dict()["subgroups"]))},
+        run_id=candidate.mlflow_run_id, artifact_dir=f"bias/{part.season}")
     return MaterializeResult(
         metadata={
             "verdict": audit.verdict,

@@ -20,12 +20,14 @@ from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame, snapshot_frame, trained_on
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.assets.pictures import Picture, publish_pictures
 from rai_assets.assets.signed_reports import read_back_and_verify, sign_and_store
 from rai_assets.domain.drift import assess_drift, drift_table_markdown
 from rai_assets.domain.evaluation import regression_metrics
 from rai_assets.domain.features import target_vector
 from rai_assets.domain.guards import drift_actionable
 from rai_assets.domain.profile import season_profile
+from rai_assets.presentation import plots
 
 NO_REFERENCE = "no_reference"
 
@@ -67,6 +69,7 @@ def drift_report(
                        "season_level": list(spec.drift.season_level)},
     }
     table, max_psi, analogs = "", None, []
+    pictures: dict[str, Picture] = {}
     current = season_frame(ledger, part.tenant, part.season, spec)
     if not current.empty:
         with ledger.connect(part.tenant) as conn:
@@ -102,6 +105,8 @@ def drift_report(
                              "source": "baseline reset" if baseline is not None else "champion",
                              "champion_model_id": champion.model_id}
         body["assessment"] = assessment.to_dict()
+        pictures = _drift_pictures(body["assessment"], reference, current, spec.drift.psi_warning,
+                                   spec.drift.psi_actionable, spec.drift.season_ratio_actionable)
     body["verdict"], body["reasons"] = verdict, reasons
     doc, key = sign_and_store(object_store, signer, tenant=part.tenant, season=part.season, kind="drift-reports",
                               body=body)
@@ -116,6 +121,8 @@ def drift_report(
         )
         artifacts.record_integrity_check(conn, tenant=part.tenant, kind="drift_report", sha256=doc.body_sha256,
                                          object_key=key, verified=verified, detail=detail)
+    publish_pictures(context, mlflow_registry, pictures, artifact_dir=f"drift/{part.season}",
+                     run_id=reference_model.mlflow_run_id if pictures and reference_model is not None else None)
     return MaterializeResult(
         metadata={
             "verdict": verdict,
@@ -136,3 +143,21 @@ def drift_report(
         },
         check_results=[drift_check(actionable.allowed, actionable.reason, verdict)],
     )
+
+
+def _drift_pictures(assessment: dict[str, Any], reference: Any, current: Any, psi_warning: float,
+                    psi_actionable: float, season_ratio_actionable: float) -> dict[str, Picture]:
+    """The drift report's pictures (rendered later, by :func:`publish_pictures`): PSI per feature, the
+    reference-vs-current distributions of the largest-PSI features, season-level covariates over seasons."""
+    features = assessment.get("features", [])
+    top = [f["feature"] for f in sorted(features, key=lambda f: -(f.get("psi") or 0.0))]
+    pictures: dict[str, Picture] = {
+        "psi": ("PSI per feature", lambda: plots.psi_bars(features, psi_warning=psi_warning,
+                                                          psi_actionable=psi_actionable)),
+        "distributions": ("Reference vs current, largest PSI",
+                          lambda: plots.distribution_panels(reference, current, top)),
+    }
+    if assessment.get("season_level"):
+        pictures["season_level"] = ("Season-level covariates", lambda: plots.season_covariate_ratios(
+            assessment["season_level"], season_ratio_actionable=season_ratio_actionable))
+    return pictures

@@ -17,6 +17,7 @@ from rai_assets.assets.common import ASSET_GROUP, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on, training_history
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.assets.pictures import Picture, publish_pictures
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.domain.evaluation import (
     compare_models,
@@ -25,6 +26,7 @@ from rai_assets.domain.evaluation import (
     regression_metrics,
 )
 from rai_assets.domain.features import target_vector
+from rai_assets.presentation import plots
 
 
 @asset(
@@ -59,7 +61,8 @@ def model_evaluation(
     actual = target_vector(holdout, spec)
     history = training_history(ledger, object_store, candidate)
 
-    cand = regression_metrics(actual, model_predictions(mlflow_registry, candidate, holdout, spec))
+    cand_predicted = model_predictions(mlflow_registry, candidate, holdout, spec)
+    cand = regression_metrics(actual, cand_predicted)
     naive = regression_metrics(actual, naive_baseline_predictions(target_vector(history, spec), len(holdout)))
     champ_metrics, champion_note = None, "no champion yet"
     if champion is not None and champion.model_id == candidate.model_id:
@@ -87,9 +90,10 @@ def model_evaluation(
         "champion_model_id": champion.model_id if champ_metrics is not None and champion else None,
         "champion_note": champion_note, "comparison": comparison.to_dict(),
     }
+    evaluation_run_id = None  # the MLflow run logged now (none when this evaluation was logged before)
     with ledger.connect(part.tenant) as conn:
         if artifacts.latest_evaluation(conn, part.tenant, part.season, candidate.model_id) != body:
-            mlflow_registry.log_evaluation(
+            evaluation_run_id = mlflow_registry.log_evaluation(
                 tenant=part.tenant, season=part.season, run_name=f"evaluate {part.tenant} {part.season}",
                 metrics=_flat_metrics(comparison.to_dict()),
                 tags={"tenant": part.tenant, "season": part.season, "kind": "evaluation",
@@ -116,6 +120,12 @@ def model_evaluation(
     if champ_metrics is not None:
         metrics.model_mae.labels(tenant=part.tenant, role="champion").set(champ_metrics.mae)
     metrics.export()
+    pictures: dict[str, Picture] = {
+        "predicted_vs_actual": ("Predicted vs actual", lambda: plots.predicted_vs_actual(actual, cand_predicted)),
+        "residuals": ("Residuals", lambda: plots.residual_histogram(actual, cand_predicted)),
+        "mae": ("MAE: candidate vs champion vs baselines", lambda: plots.mae_comparison(comparison.to_dict())),
+    }
+    publish_pictures(context, mlflow_registry, pictures, run_id=evaluation_run_id, artifact_dir="plots")
     return MaterializeResult(
         metadata={
             "candidate_mae_kg_ha": round(cand.mae, 1),

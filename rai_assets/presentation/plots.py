@@ -1,0 +1,372 @@
+"""Pictures of the drift report, the bias audit and the evaluation, as PNG bytes (matplotlib).
+
+Every function is pure: from the already-computed report dicts (``DriftAssessment.to_dict()``,
+``BiasAudit.to_dict()``, ``ModelComparison.to_dict()``) or plain arrays to the bytes of one PNG of
+:data:`FIGSIZE_IN` inches at :data:`DPI` dots per inch (480 × 280 pixels; typically 15-40 kB), small
+enough to inline in Dagster materialization metadata (:func:`markdown_image`).
+
+Figures are built with :class:`matplotlib.figure.Figure` directly, never through ``pyplot``: no global
+figure registry, no GUI backend, safe in threads; ``savefig`` renders with the Agg canvas (matplotlib's
+"embedding in a web application server" recipe). Missing data (an empty subgroup, a NaN interval, no
+season-level covariate) is drawn as such — never an exception; only malformed input (arrays of different
+lengths) raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
+
+#: Figure size in inches (width, height).
+FIGSIZE_IN = (6.0, 3.5)
+#: Resolution of the PNG, dots per inch.
+DPI = 80
+#: How many features the reference-vs-current histograms show (the largest PSI first).
+TOP_FEATURES = 4
+#: How many season-level covariates the ratio-over-seasons plot shows (largest |log ratio| first).
+TOP_COVARIATES = 5
+
+_REFERENCE_COLOUR = "#4c72b0"
+_CURRENT_COLOUR = "#dd8452"
+_LEVEL_COLOURS = {"stable": "#55a868", "warning": "#dd8452", "shift": "#c44e52"}
+_ROLE_COLOURS = {"candidate": "#4c72b0", "champion": "#55a868", "naive": "#8c8c8c", "cobb_douglas": "#937860"}
+_ROLE_LABELS = {"candidate": "candidate", "champion": "champion", "naive": "naive", "cobb_douglas": "Cobb-Douglas"}
+
+
+def _figure(nrows: int = 1, ncols: int = 1) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=FIGSIZE_IN, dpi=DPI)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def _png(fig: Figure) -> bytes:
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _nothing(ax: Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="#555555")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number, else None (None, NaN, inf, strings)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        return None
+    out = float(value)
+    return out if math.isfinite(out) else None
+
+
+def markdown_image(title: str, png: bytes) -> str:
+    """Markdown that shows ``png`` inline: ``![title](data:image/png;base64,...)``.
+
+    Dagster's UI renders it in ``MetadataValue.md`` entries (the approach of Dagster's own tutorial);
+    the base64 text is 4/3 of the PNG's size.
+    """
+    alt = title.replace("[", "(").replace("]", ")")
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+
+def psi_bars(features: Sequence[Mapping[str, Any]], *, psi_warning: float | None = None,
+             psi_actionable: float | None = None) -> bytes:
+    """Horizontal bars of each feature's PSI, coloured by its ``psi_level``, with the threshold lines.
+
+    Args:
+        features: ``DriftAssessment.to_dict()["features"]``: dicts with ``feature``, ``psi`` (unitless,
+            may be None when undefined), ``psi_level`` and ``actionable``; drawn largest PSI on top.
+        psi_warning, psi_actionable: the tenant's thresholds (dashed lines), when given.
+
+    Returns:
+        PNG bytes. An empty ``features`` gives a picture that says so.
+    """
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    rows = [(str(f.get("feature")), _finite(f.get("psi")), str(f.get("psi_level", "")), bool(f.get("actionable")))
+            for f in features]
+    if not rows:
+        _nothing(ax, "no features compared")
+        return _png(fig)
+    rows.sort(key=lambda r: -1.0 if r[1] is None else r[1])
+    names = [f"{name} *" if actionable else name for name, _, _, actionable in rows]
+    values = [0.0 if psi is None else psi for _, psi, _, _ in rows]
+    colours = [_LEVEL_COLOURS.get(level, "#8c8c8c") for _, _, level, _ in rows]
+    ax.barh(range(len(rows)), values, color=colours)
+    ax.set_yticks(range(len(rows)), names, fontsize=7)
+    for y, (_, psi, _, _) in enumerate(rows):
+        if psi is None:
+            ax.text(0, y, " undefined", va="center", fontsize=7)
+    for value, label in ((psi_warning, "warning"), (psi_actionable, "actionable")):
+        if _finite(value) is not None:
+            ax.axvline(float(value), linestyle="--", linewidth=1, color="#333333")  # type: ignore[arg-type]
+            ax.text(float(value), len(rows) - 0.5, f" {label}", fontsize=7, va="top")  # type: ignore[arg-type]
+    ax.set_xlabel("PSI (unitless)", fontsize=8)
+    ax.set_title("Population Stability Index per feature (* actionable)", fontsize=9)
+    ax.tick_params(axis="x", labelsize=7)
+    return _png(fig)
+
+
+def _numeric(values: np.ndarray) -> np.ndarray | None:
+    try:
+        out = np.asarray(values, dtype="float64")
+    except (TypeError, ValueError):
+        return None
+    return out[np.isfinite(out)]
+
+
+def distribution_panels(reference: Mapping[str, ArrayLike], current: Mapping[str, ArrayLike],
+                        features: Sequence[str]) -> bytes:
+    """Reference-vs-current distributions of up to :data:`TOP_FEATURES` features, one panel each.
+
+    Numeric columns: overlaid density histograms on common bins (the reference's range and the current
+    one's); other columns: side-by-side bars of each category's share (the 8 most frequent).
+
+    Args:
+        reference, current: column name → values (e.g. a ``DataFrame``'s columns); missing values dropped.
+        features: the features to draw, in order (e.g. largest PSI first); those absent from either
+            mapping are skipped.
+
+    Returns:
+        PNG bytes; without any drawable feature a picture that says so.
+    """
+    names = [f for f in features if f in reference and f in current][:TOP_FEATURES]
+    ncols = max(1, min(2, len(names)))
+    nrows = max(1, math.ceil(len(names) / 2))
+    fig, axes = _figure(nrows, ncols)
+    flat = list(axes.ravel())
+    if not names:
+        _nothing(flat[0], "no features to compare")
+        return _png(fig)
+    for ax, name in zip(flat, names, strict=False):
+        ref_raw, cur_raw = np.asarray(reference[name]), np.asarray(current[name])
+        ref, cur = _numeric(ref_raw), _numeric(cur_raw)
+        if ref is not None and cur is not None and ref_raw.dtype.kind in "biuf" and cur_raw.dtype.kind in "biuf":
+            both = np.concatenate([ref, cur])
+            if both.size == 0:
+                _nothing(ax, f"{name}: no values")
+                continue
+            lo, hi = float(both.min()), float(both.max())
+            bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 21)
+            if ref.size:
+                ax.hist(ref, bins=bins, density=True, alpha=0.55, color=_REFERENCE_COLOUR, label="reference")
+            if cur.size:
+                ax.hist(cur, bins=bins, density=True, alpha=0.55, color=_CURRENT_COLOUR, label="current")
+            ax.set_yticks([])
+        else:
+            ref_s = [str(v) for v in ref_raw if v is not None and v == v]
+            cur_s = [str(v) for v in cur_raw if v is not None and v == v]
+            cats, counts = np.unique(np.array(ref_s + cur_s, dtype=object), return_counts=True)
+            top = [str(c) for c in cats[np.argsort(-counts)][:8]]
+            if not top:
+                _nothing(ax, f"{name}: no values")
+                continue
+            x = np.arange(len(top))
+            for offset, values, colour, label in ((-0.2, ref_s, _REFERENCE_COLOUR, "reference"),
+                                                  (0.2, cur_s, _CURRENT_COLOUR, "current")):
+                share = [values.count(c) / len(values) if values else 0.0 for c in top]
+                ax.bar(x + offset, share, width=0.4, color=colour, label=label)
+            ax.set_xticks(x, top, fontsize=6, rotation=30)
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=6)
+    for ax in flat[len(names):]:
+        ax.set_visible(False)
+    if flat[0].get_legend_handles_labels()[0]:
+        flat[0].legend(fontsize=6)
+    return _png(fig)
+
+
+def season_covariate_ratios(season_level: Sequence[Mapping[str, Any]], *,
+                            season_ratio_actionable: float | None = None) -> bytes:
+    """Season-level covariates over seasons, each as its ratio to the reference seasons' mean.
+
+    Args:
+        season_level: ``DriftAssessment.to_dict()["season_level"]``: dicts with ``feature``, ``history``
+            (``[{"season", "value", "n"}]``, calendar order), ``current_season`` and ``current_value``
+            (column unit); the first :data:`TOP_COVARIATES` are drawn (the report ranks them).
+        season_ratio_actionable: the band ``1 ± season_ratio_actionable`` is shaded when given.
+
+    Returns:
+        PNG bytes: one line per covariate over the reference seasons then the current one (ratio 1 = the
+        reference mean); a picture that says so when there is none.
+    """
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    covariates = list(season_level)[:TOP_COVARIATES]
+    if not covariates:
+        _nothing(ax, "no season-level covariates")
+        return _png(fig)
+    seasons: list[str] = []
+    for cov in covariates:
+        for label in [*(str(h.get("season")) for h in cov.get("history", [])), str(cov.get("current_season"))]:
+            if label not in seasons:
+                seasons.append(label)
+    position = {label: i for i, label in enumerate(seasons)}
+    for cov in covariates:
+        history = [(str(h.get("season")), _finite(h.get("value"))) for h in cov.get("history", [])]
+        reference = [v for _, v in history if v is not None]
+        mean = float(np.mean(reference)) if reference else None
+        points = [*history, (str(cov.get("current_season")), _finite(cov.get("current_value")))]
+        xs = [position[s] for s, v in points if v is not None and mean]
+        ys = [v / mean for _, v in points if v is not None and mean]
+        if xs:
+            line = ax.plot(xs, ys, marker="o", markersize=3, linewidth=1, label=str(cov.get("feature")))
+            ax.plot(xs[-1:], ys[-1:], marker="o", markersize=6, color=line[0].get_color())
+    ax.axhline(1.0, color="#333333", linewidth=0.8)
+    if _finite(season_ratio_actionable) is not None:
+        r = float(season_ratio_actionable)  # type: ignore[arg-type]
+        ax.axhspan(1.0 - r, 1.0 + r, color="#dddddd", alpha=0.5, label=f"±{r:.0%}")
+    ax.set_xticks(range(len(seasons)), seasons, fontsize=6, rotation=30)
+    ax.set_ylabel("ratio to reference mean", fontsize=8)
+    ax.set_title("Season-level covariates over seasons (last point: current season)", fontsize=9)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.legend(fontsize=6, loc="best")
+    return _png(fig)
+
+
+def subgroup_mae(subgroups: Sequence[Mapping[str, Any]]) -> bytes:
+    """Each subgroup's groups' MAE (kg/ha) with their 95 % bootstrap intervals as error bars.
+
+    Args:
+        subgroups: ``BiasAudit.to_dict()["subgroups"]``: dicts with ``subgroup``, ``verdict`` and
+            ``groups`` (dicts with ``group``, ``n``, ``mae``, ``mae_ci`` = ``[low, high]`` or None,
+            ``status``). A group with ``status`` ≠ ``"ok"`` is drawn hatched and grey; an undefined
+            interval (None or NaN) draws no error bar; a subgroup without groups is listed as "no rows".
+
+    Returns:
+        PNG bytes: horizontal bars, subgroups top to bottom; a picture that says so without subgroups.
+    """
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    labels: list[str] = []
+    values: list[float] = []
+    errors: list[tuple[float, float]] = []
+    colours: list[str] = []
+    hatches: list[str] = []
+    palette = ["#4c72b0", "#55a868", "#dd8452", "#8172b3", "#937860", "#da8bc3"]
+    for i, sub in enumerate(subgroups):
+        groups = list(sub.get("groups") or [])
+        if not groups:
+            labels.append(f"{sub.get('subgroup')}: no rows")
+            values.append(0.0)
+            errors.append((0.0, 0.0))
+            colours.append("#cccccc")
+            hatches.append("")
+            continue
+        for g in groups:
+            mae = _finite(g.get("mae"))
+            ci = g.get("mae_ci") or (None, None)
+            low, high = (_finite(ci[0]), _finite(ci[1])) if len(ci) == 2 else (None, None)
+            ok = g.get("status") == "ok"
+            labels.append(f"{sub.get('subgroup')}={g.get('group')} (n={g.get('n')})")
+            values.append(0.0 if mae is None else mae)
+            errors.append((mae - low, high - mae) if mae is not None and low is not None and high is not None
+                          else (0.0, 0.0))
+            colours.append(palette[i % len(palette)] if ok else "#bbbbbb")
+            hatches.append("" if ok else "//")
+    if not labels:
+        _nothing(ax, "no subgroups audited")
+        return _png(fig)
+    y = np.arange(len(labels))[::-1]
+    bars = ax.barh(y, values, color=colours, xerr=np.array(errors).T.clip(min=0), capsize=2,
+                   error_kw={"elinewidth": 0.8})
+    for bar, hatch in zip(bars, hatches, strict=True):
+        bar.set_hatch(hatch)
+    ax.set_yticks(y, labels, fontsize=6)
+    ax.set_xlabel("MAE (kg/ha), 95 % bootstrap interval; hatched: too few rows", fontsize=7)
+    ax.set_title("Out-of-sample MAE per subgroup", fontsize=9)
+    ax.tick_params(axis="x", labelsize=7)
+    return _png(fig)
+
+
+def _paired(actual: ArrayLike, predicted: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(actual, dtype="float64").ravel()
+    p = np.asarray(predicted, dtype="float64").ravel()
+    if a.shape != p.shape:
+        raise ValueError(f"actual has {a.size} values but predicted has {p.size}: they must pair up")
+    keep = np.isfinite(a) & np.isfinite(p)
+    return a[keep], p[keep]
+
+
+def predicted_vs_actual(actual: ArrayLike, predicted: ArrayLike, *, label: str = "candidate") -> bytes:
+    """Scatter of predicted against actual yield (kg/ha) with the ``y = x`` line.
+
+    Args:
+        actual, predicted: shape ``(n,)``, kg/ha; pairs with a non-finite value are dropped.
+        label: the model's name in the legend.
+
+    Raises:
+        ValueError: ``actual`` and ``predicted`` differ in length.
+    """
+    a, p = _paired(actual, predicted)
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    if a.size == 0:
+        _nothing(ax, "no predictions to compare")
+        return _png(fig)
+    lo, hi = float(min(a.min(), p.min())), float(max(a.max(), p.max()))
+    ax.plot([lo, hi], [lo, hi], color="#333333", linewidth=0.8, linestyle="--", label="y = x")
+    ax.scatter(a, p, s=10, alpha=0.7, color=_ROLE_COLOURS["candidate"], label=f"{label} (n={a.size})")
+    ax.set_xlabel("actual yield (kg/ha)", fontsize=8)
+    ax.set_ylabel("predicted (kg/ha)", fontsize=8)
+    ax.set_title("Predicted vs actual, held-out season", fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def residual_histogram(actual: ArrayLike, predicted: ArrayLike) -> bytes:
+    """Histogram of the residuals ``predicted - actual`` (kg/ha) with their mean marked.
+
+    Raises:
+        ValueError: ``actual`` and ``predicted`` differ in length.
+    """
+    a, p = _paired(actual, predicted)
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    if a.size == 0:
+        _nothing(ax, "no residuals")
+        return _png(fig)
+    residuals = p - a
+    ax.hist(residuals, bins=min(30, max(5, residuals.size // 3)), color=_ROLE_COLOURS["candidate"], alpha=0.8)
+    ax.axvline(0.0, color="#333333", linewidth=0.8)
+    mean = float(residuals.mean())
+    ax.axvline(mean, color="#c44e52", linestyle="--", linewidth=1, label=f"mean {mean:+.0f}")
+    ax.set_xlabel("residual = predicted - actual (kg/ha)", fontsize=8)
+    ax.set_ylabel("fields", fontsize=8)
+    ax.set_title("Residuals, held-out season", fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def mae_comparison(comparison: Mapping[str, Any]) -> bytes:
+    """MAE bars (kg/ha) of candidate, champion, naive baseline and Cobb-Douglas on the same rows.
+
+    Args:
+        comparison: ``ModelComparison.to_dict()``: per role ``None`` or a dict with ``mae``; a missing
+            model is shown as "n/a".
+    """
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    roles = list(_ROLE_LABELS)
+    maes = [_finite((comparison.get(role) or {}).get("mae")) for role in roles]
+    x = np.arange(len(roles))
+    ax.bar(x, [0.0 if m is None else m for m in maes], color=[_ROLE_COLOURS[r] for r in roles])
+    for xi, mae in zip(x, maes, strict=True):
+        ax.text(xi, 0.0 if mae is None else mae, "n/a" if mae is None else f"{mae:.0f}", ha="center",
+                va="bottom", fontsize=7)
+    ax.set_xticks(x, [_ROLE_LABELS[r] for r in roles], fontsize=8)
+    ax.set_ylabel("MAE (kg/ha)", fontsize=8)
+    ax.set_title("Held-out MAE: candidate vs champion vs baselines", fontsize=9)
+    ax.tick_params(axis="y", labelsize=7)
+    return _png(fig)
