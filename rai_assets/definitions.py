@@ -10,6 +10,7 @@ an embedded Postgres ledger and a local signing key.
 | ``RAI_LEDGER_OWNER_URL`` | the schema owner's URL, for migrations (optional at run time) |
 | ``MLFLOW_TRACKING_URI`` | the MLflow server (``MLFLOW_ARTIFACT_ROOT`` for new experiments) |
 | ``RAI_S3_BUCKET`` / ``RAI_S3_ENDPOINT_URL`` | the object store (AWS S3 or MinIO) |
+| ``RAI_S3_EVENTS_QUEUE_URL`` | SQS queue of the bucket's ObjectCreated notifications (landing sensor) |
 | ``RAI_SIGNING_KEY`` | base64 Ed25519 seed (a K8s Secret) |
 | ``RAI_EXECUTOR`` | ``k8s``: ``k8s_job_executor`` for every job (``rai_assets.deployment``) |
 """
@@ -80,6 +81,7 @@ def build_resources(resolve_env: bool = False) -> dict[str, object]:
         "object_store": ObjectStoreResource(
             local_root=str(Path(local) / "objects"),
             s3_bucket=_env("RAI_S3_BUCKET"),
+            sqs_queue_url=_env("RAI_S3_EVENTS_QUEUE_URL"),  # S3 → SQS notifications for the landing sensor
             # INF-3: the S3 client is dagster-aws's; credentials and region from the AWS environment
             s3=S3Resource(endpoint_url=_env("RAI_S3_ENDPOINT_URL") or None, max_attempts=5),
         ),
