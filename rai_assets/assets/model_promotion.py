@@ -13,7 +13,8 @@ have landed):
    fields are more evidence; it is promoted or aborted when the evidence decides, else retired in
    favour of the newer candidate (trained on strictly more data).
 4. **Gated path of the season's candidate**: SHADOW (bias audit passed; every field scored, stored,
-   never served) → CANARY (a hashed slice of fields is served, sized by the spec) → CHAMPION on
+   never served) → CANARY (a hashed slice of the next season's fields is served by it, sized by the spec;
+   :mod:`~rai_assets.assets.yield_forecasts`) → CHAMPION on
    significant evidence. The evidence is the paired per-field absolute errors of *every* shadow-scored
    field, pooled over the cohort's members for a cohort model and over seasons for an undecided
    candidate (RET-10); the tests are in :mod:`rai_assets.domain.promotion_test`.
@@ -26,6 +27,7 @@ move carries them in its audit-log reason.
 """
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,7 +39,9 @@ from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import season_order
 from rai_assets.adapters.lifecycle_mirror import mirror_lifecycle
+from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
+from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.bias_audit import bias_audit
 from rai_assets.assets.common import ASSET_GROUP, STEP_RETRY, PartitionContext, partition_context
 from rai_assets.assets.drift_report import drift_report
@@ -45,14 +49,16 @@ from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, naive_mean, season_frame, trained_on
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
 from rai_assets.assets.serving_model import REFIT_STAGE
+from rai_assets.assets.signed_reports import read_back_and_verify
 from rai_assets.assets.yield_forecasts import yield_forecasts
 from rai_assets.domain.features import feature_matrix, target_vector
 from rai_assets.domain.lifecycle import ModelState
 from rai_assets.domain.promotion_test import PromotionDecision, decide_promotion, naive_floor, sign_flip_test
-from rai_assets.domain.sequential import canary_slice
 from rai_assets.domain.training import code_version, train_naive_model
 
 ModelVersion = model_store.ModelVersion
+#: Reads a stored bias audit (a ``bias_audits`` row) back and verifies it now: (verified, detail).
+AuditVerifier = Callable[[dict[str, Any]], tuple[bool, str]]
 
 
 def _previous_champion(conn: Any, tenant: str, current_id: int) -> ModelVersion | None:
@@ -71,8 +77,9 @@ def _previous_champion(conn: Any, tenant: str, current_id: int) -> ModelVersion 
 class _Season:
     """The partition's labelled fields and the predictions of the models judged on them (cached)."""
 
-    def __init__(self, part: PartitionContext, ledger: LedgerResource, registry: MlflowRegistryResource) -> None:
-        self.part, self.ledger, self.registry = part, ledger, registry
+    def __init__(self, part: PartitionContext, ledger: LedgerResource, registry: MlflowRegistryResource,
+                 verify: AuditVerifier) -> None:
+        self.part, self.ledger, self.registry, self.verify = part, ledger, registry, verify
         self.fields = season_frame(ledger, part.tenant, part.season, part.spec)
         self.actual = target_vector(self.fields, part.spec)
         self.ids = [str(f) for f in self.fields["field_id"]]
@@ -248,15 +255,21 @@ def _refit_guard(season: _Season, champion: ModelVersion, steps: list[str]) -> M
                                 field_ids=season.ids, differences=d.tolist(), run_id=part.run_id,
                                 champion_abs_errors=older.tolist())
         significant = test.p_value < part.spec.promotion.alpha
+        held_out = artifacts.latest_signed(conn, "bias_audits", part.tenant, part.season)
+        audit_failed = bool(held_out and held_out["model_id"] == champion.model_id
+                            and ((held_out["body"].get("audit") or {}).get("verdict")) == "fail")
         current = model_store.get_model(conn, champion.model_id)
-        if not significant or current.state is not ModelState.CHAMPION or replaced.state is not ModelState.DEPRECATED:
+        if not (significant or audit_failed) or current.state is not ModelState.CHAMPION \
+                or replaced.state is not ModelState.DEPRECATED:
             steps.append(f"refit {champion.mlflow_ref} vs the fit it replaced ({replaced.mlflow_ref}) on "
                          f"{part.season}: mean |error| reduction {test.mean_difference:.1f} kg/ha over "
                          f"{test.n} fields, p(worse)={test.p_value:.4g}: keeps serving")
             return champion
         reason = (f"refit {champion.mlflow_ref} significantly worse than the fit it replaced "
                   f"({replaced.mlflow_ref}) on {part.season}: sign-flip n={test.n}, p={test.p_value:.4g} < "
-                  f"{part.spec.promotion.alpha}; rolled back")
+                  f"{part.spec.promotion.alpha}; rolled back" if significant else
+                  f"refit {champion.mlflow_ref} failed its bias audit on {part.season} (REG-5): rolled back to "
+                  f"{replaced.mlflow_ref}")
         back = model_store.transition(conn, replaced, ModelState.CHAMPION, reason=reason, run_id=part.run_id)
         audit.append(conn, tenant=part.tenant, action="promotion.rollback", actor="rai-assets", reason=reason,
                      model_id=back.model_id, before={"champion": champion.model_id}, after={"champion": back.model_id})
@@ -317,18 +330,30 @@ def _naive_model(season: _Season, naive_pred: np.ndarray) -> ModelVersion:
     "and cohort members (RET-7, RET-10); rollback on degradation (RET-8); the naive floor (REG-10).",
 )
 def model_promotion(
-    context: AssetExecutionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource
+    context: AssetExecutionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource,
+    object_store: ObjectStoreResource, signer: SignerResource,
 ) -> MaterializeResult:
     """Advance the candidate (and any undecided earlier canary) as far as the evidence allows; MLflow's
-    stage aliases and state tags then mirror the ledger (see :mod:`rai_assets.adapters.lifecycle_mirror`)."""
+    stage aliases and state tags then mirror the ledger (see :mod:`rai_assets.adapters.lifecycle_mirror`).
+
+    The stored bias audit a promotion relies on is read back and verified (digest and Ed25519 signature)
+    at the moment the promotion acts, not only when it was written (issue 8 item 11)."""
     part = partition_context(context, ledger)
-    result = _advance(part, ledger, mlflow_registry)
+
+    def verify(row: dict[str, Any]) -> tuple[bool, str]:
+        verified, detail = read_back_and_verify(object_store, signer, str(row["object_key"]), str(row["body_sha256"]))
+        with ledger.connect(part.tenant) as conn:
+            artifacts.record_integrity_check(conn, tenant=part.tenant, kind="bias_audit", sha256=row["body_sha256"],
+                                             object_key=row["object_key"], verified=verified, detail=detail)
+        return verified, detail
+
+    result = _advance(part, ledger, mlflow_registry, verify)
     mirrored = mirror_lifecycle(ledger, mlflow_registry, part.tenant)
     return MaterializeResult(metadata={**(result.metadata or {}), "mlflow_changes": len(mirrored)})
 
 
-def _advance(part: PartitionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource
-             ) -> MaterializeResult:
+def _advance(part: PartitionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource,
+             verify: AuditVerifier) -> MaterializeResult:
     spec, tenant, season_id, run_id = part.spec, part.tenant, part.season, part.run_id
     with ledger.connect(tenant) as conn:
         candidate = model_store.latest_model_for_partition(conn, tenant, season_id)
@@ -336,7 +361,7 @@ def _advance(part: PartitionContext, ledger: LedgerResource, mlflow_registry: Ml
         report = artifacts.latest_signed(conn, "drift_reports", tenant, season_id)
     if candidate is None or candidate.mlflow_version is None:
         raise ValueError(f"no trained candidate for {tenant}/{season_id}; materialize trained_model first")
-    season = _Season(part, ledger, mlflow_registry)
+    season = _Season(part, ledger, mlflow_registry, verify)
     steps: list[str] = []
     test: PromotionDecision | None = None
 
@@ -410,6 +435,12 @@ def _advance(part: PartitionContext, ledger: LedgerResource, mlflow_registry: Ml
                         evidence={"bias_audit": audit_row["body_sha256"] if audit_row else None})
                 return _finish(season, champion, "stays VALIDATED: its bias audit did not pass (REG-5)", steps,
                                "VALIDATED")
+            verified, detail = season.verify(audit_row)
+            if not verified:
+                _record(conn, part, candidate, champion, "shadow", "refused: stored bias audit does not verify",
+                        evidence={"bias_audit": audit_row["body_sha256"], "detail": detail})
+                return _finish(season, champion, f"stays VALIDATED: the stored bias audit does not verify now "
+                                                  f"({detail})", steps, "VALIDATED")
             for other in conn.execute(
                 "SELECT model_id FROM model_versions WHERE tenant_id = %s AND state IN ('SHADOW', 'CANARY')"
                 " AND model_id <> %s", (tenant, candidate.model_id)).fetchall():
@@ -426,14 +457,12 @@ def _advance(part: PartitionContext, ledger: LedgerResource, mlflow_registry: Ml
                     evidence={"bias_audit": audit_row["body_sha256"], "fields": len(season.ids)})
             steps.append(f"SHADOW: scored all {len(season.ids)} fields (stored, not served)")
         if candidate.state is ModelState.SHADOW:
-            in_slice = [canary_slice(f, spec.promotion.canary_share, salt=tenant) for f in season.ids]
+            # the canary serves a hashed slice of the *next* seasons' fields (yield_forecasts): this season's
+            # forecasts were served before its labels were read, and are never rewritten
             candidate = model_store.transition(conn, candidate, ModelState.CANARY, run_id=run_id,
-                                               reason=f"canary serves {sum(in_slice)} of {len(season.ids)} fields")
-            artifacts.replace_forecasts(
-                conn, tenant=tenant, season=season_id, model_id=candidate.model_id, role="canary", run_id=run_id,
-                predictions={f: float(p) for f, p, s in zip(season.ids, cand_pred, in_slice, strict=True) if s})
-            steps.append(f"CANARY: serves {sum(in_slice)} of {len(season.ids)} fields "
-                         f"(share {spec.promotion.canary_share})")
+                                               reason=f"canary serves a hashed share {spec.promotion.canary_share} of "
+                                                      "the fields of the next seasons it forecasts")
+            steps.append(f"CANARY: will serve a share {spec.promotion.canary_share} of the next season's fields")
     test = _judge(season, candidate, champion)
     champion = _conclude(season, candidate, champion, test, steps)
     with ledger.connect(tenant) as conn:
@@ -447,11 +476,13 @@ def _bootstrap(season: _Season, candidate: ModelVersion, steps: list[str]) -> Mo
     with season.ledger.connect(part.tenant) as conn:
         body = artifacts.latest_evaluation(conn, part.tenant, part.season, candidate.model_id)
         audit_row = artifacts.latest_signed(conn, "bias_audits", part.tenant, part.season)
-        passed = bool(audit_row and audit_row["model_id"] == candidate.model_id and audit_row["passed"]) or (
-            conn.execute("SELECT 1 FROM bootstrap_overrides WHERE tenant_id = %s AND model_id = %s",
-                         (part.tenant, candidate.model_id)).fetchone() is not None)
+        overridden = conn.execute("SELECT 1 FROM bootstrap_overrides WHERE tenant_id = %s AND model_id = %s",
+                                  (part.tenant, candidate.model_id)).fetchone() is not None
+        audit_passed = bool(audit_row and audit_row["model_id"] == candidate.model_id and audit_row["passed"])
+        # the stored audit as it is now, not as it was written
+        passed = (audit_passed and audit_row is not None and season.verify(audit_row)[0]) or overridden
         beats = bool(body and body["comparison"].get("beats_naive"))
-        why = ("its bias audit did not pass (REG-5)" if not passed else
+        why = ("its bias audit did not pass or no longer verifies (REG-5)" if not passed else
                "it does not beat the naive baseline" if not beats else f"it is {candidate.state}")
         if candidate.state is not ModelState.VALIDATED or not beats or not passed:
             _record(conn, part, candidate, None, "champion", f"bootstrap refused: {why}",

@@ -12,6 +12,7 @@ forecasting that season (look-ahead).
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from rai_assets.adapters.ledger import artifacts
@@ -19,11 +20,12 @@ from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.checks import FORECASTS_COMPLETE, forecasts_check, verdict_check
-from rai_assets.assets.common import ASSET_GROUP, markdown_table, partition_context
+from rai_assets.assets.common import ASSET_GROUP, PartitionContext, markdown_table, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
 from rai_assets.assets.serving_model import serving_model
+from rai_assets.domain.sequential import canary_slice
 
 
 @asset(
@@ -34,7 +36,8 @@ from rai_assets.assets.serving_model import serving_model
     deps=[learning_events, serving_model],
     check_specs=[verdict_check(FORECASTS_COMPLETE, "yield_forecasts", "Every field of the season was served a "
                                                                         "forecast")],
-    description="Per-field yield forecasts (kg/ha) of the tenant's champion for the season, stored in the ledger "
+    description="Per-field yield forecasts (kg/ha) of the tenant's champion for the season (a CANARY model serves "
+    "its hashed slice of the fields), stored in the ledger "
     "for agronomists. Made before the season's labels judge any candidate, and never rewritten once served. "
     "While the tenant has no champion nothing is served (`fields` = 0, `status` says why).",
 )
@@ -65,10 +68,14 @@ def yield_forecasts(
                                                      f"{part.season}: it does not forecast a season it has seen")
     predictions = model_predictions(mlflow_registry, champion, fields, part.spec, ledger=ledger, season=part.season)
     by_field = dict(zip(fields["field_id"], (float(p) for p in predictions), strict=True))
+    canary, canary_fields = _canary_slice(part, ledger, mlflow_registry, fields)
     with ledger.connect(part.tenant) as conn:
         written = artifacts.replace_forecasts(conn, tenant=part.tenant, season=part.season,
                                               model_id=champion.model_id, role="champion", predictions=by_field,
                                               run_id=part.run_id)
+        if canary is not None and canary_fields:
+            artifacts.replace_forecasts(conn, tenant=part.tenant, season=part.season, model_id=canary.model_id,
+                                        role="canary", predictions=canary_fields, run_id=part.run_id)
     preview = [[f, f"{v:,.0f}"] for f, v in sorted(by_field.items())[:10]]
     return _result(len(fields), {
         "fields": written,
@@ -77,8 +84,29 @@ def yield_forecasts(
         "mean_forecast_kg_ha": round(float(np.mean(predictions)), 1) if len(predictions) else 0.0,
         "champion_model_id": champion.model_id,
         "champion_mlflow_version": champion.mlflow_version or 0,
+        "canary_fields": len(canary_fields),
+        "canary": canary.mlflow_ref if canary is not None else "none",
         "preview": MetadataValue.md(markdown_table(["field", "forecast kg/ha"], preview)),
     })
+
+
+def _canary_slice(part: PartitionContext, ledger: LedgerResource, registry: MlflowRegistryResource,
+                  fields: pd.DataFrame) -> tuple[model_store.ModelVersion | None, dict[str, float]]:
+    """The tenant's CANARY model (if any, and not trained on the season) and its forecasts of the season's
+    fields in its hashed slice (``spec.promotion.canary_share``, salted by the tenant; RET-7): those fields are
+    served by the canary, the others by the champion."""
+    with ledger.connect(part.tenant) as conn:
+        row = conn.execute("SELECT model_id FROM model_versions WHERE tenant_id = %s AND state = 'CANARY'"
+                           " ORDER BY model_id DESC LIMIT 1", (part.tenant,)).fetchone()
+        canary = model_store.get_model(conn, int(row["model_id"])) if row else None
+    if canary is None or canary.mlflow_version is None or trained_on(ledger, canary, part.season):
+        return None, {}
+    ids = [str(f) for f in fields["field_id"]]
+    chosen = [canary_slice(f, part.spec.promotion.canary_share, salt=part.tenant) for f in ids]
+    if not any(chosen):
+        return canary, {}
+    predicted = model_predictions(registry, canary, fields, part.spec, ledger=ledger, season=part.season)
+    return canary, {f: float(p) for f, p, c in zip(ids, predicted, chosen, strict=True) if c}
 
 
 def _result(season_fields: int, metadata: dict[str, Any]) -> MaterializeResult:

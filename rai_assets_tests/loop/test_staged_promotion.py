@@ -11,12 +11,16 @@ is trained on seasons 1–2 and goes shadow → canary on season 3's fields:
 from __future__ import annotations
 
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterInstance, materialize
 
 from rai_assets.adapters.ledger import artifacts, audit, loop
 from rai_assets.adapters.ledger import models as model_store
+from rai_assets.assets.model_promotion import model_promotion
+from rai_assets.assets.partitions import partition_key
+from rai_assets.definitions import ALL_ASSETS
 from rai_assets.demo.synthetic import SeasonShape
 from rai_assets.domain.lifecycle import ModelState
+from rai_assets_tests.governance.test_integrity import overwrite
 from rai_assets_tests.loop.synthetic_tenant import land_synthetic_tenant, run_seasons
 
 NORMAL = SeasonShape()
@@ -84,6 +88,12 @@ def test_no_decision_until_the_sample_suffices(resources, suffix, tmp_path, n_fi
         assert canary["sample_size"] < 30
     assert candidate.state is ModelState.CANARY and champion.model_id == old.model_id
     assert chain_ok
+    # the canary serves a slice of the *next* seasons' fields: season 3 was served before its labels were read
+    # (and its labels decided SHADOW → CANARY), so no canary forecast of season 3 may exist
+    with resources["ledger"].connect(tenant) as conn:
+        rows = artifacts.served_forecasts(conn, tenant, candidate.season_id)
+    served = {(r["source"], r["model_version"]) for r in rows}
+    assert served == {("champion", old.mlflow_version)}
 
 
 def test_degraded_new_champion_is_rolled_back_at_once(resources, suffix, tmp_path):
@@ -126,3 +136,37 @@ def test_degraded_new_champion_is_rolled_back_at_once(resources, suffix, tmp_pat
         assert [(d["decision"], d["candidate_model_id"], d["champion_model_id"]) for d in later
                 if d["stage"] == "canary"] == [("promote", champion.model_id, first.model_id)]
     assert resources["mlflow_registry"].champion_version(tenant) == champion.mlflow_version
+
+
+def test_promotion_verifies_the_stored_bias_audit_when_it_acts(resources, suffix, tmp_path):
+    """REG-5 / issue 8 item 11: the bias audit object is edited after it was written and verified; the
+    promotion step reads it back when it acts, refuses SHADOW and records the failed integrity check."""
+    tenant = f"tamper-{suffix}"
+    instance = DagsterInstance.ephemeral()
+    seasons = land_synthetic_tenant(resources, instance, tenant, [NORMAL, NORMAL, NORMAL], 300, tmp_path / "keys")
+    run_seasons(resources, instance, tenant, seasons[:2])
+    with resources["ledger"].connect(tenant) as conn:
+        if model_store.get_champion(conn, tenant) is None:
+            first = model_store.latest_model_for_partition(conn, tenant, seasons[1])
+            model_store.promote_bootstrap_champion(conn, first, reason="test setup")
+    key = partition_key(tenant, seasons[2])
+    before_promotion = [a for a in ALL_ASSETS if a.key.to_user_string() != "model_promotion"]
+    assert materialize(ALL_ASSETS, partition_key=key, resources=resources, instance=instance,
+                       selection=before_promotion).success
+    with resources["ledger"].connect(tenant) as conn:
+        candidate = model_store.latest_model_for_partition(conn, tenant, seasons[2])
+        row = artifacts.latest_signed(conn, "bias_audits", tenant, seasons[2])
+    assert row["passed"] and row["model_id"] == candidate.model_id, "setup: the candidate's audit should pass"
+    store = resources["object_store"]
+    original = store.get_bytes(row["object_key"])
+    overwrite(store, row["object_key"], original.replace(b'"passed":true', b'"passed":false'))
+    assert materialize(ALL_ASSETS, partition_key=key, resources=resources, instance=instance,
+                       selection=[model_promotion]).success
+    with resources["ledger"].connect(tenant) as conn:
+        decisions = [d["decision"] for d in loop.promotion_decisions(conn, tenant, candidate.model_id)
+                     if d["stage"] == "shadow"]
+        state = model_store.get_model(conn, candidate.model_id).state
+        failed = conn.execute("SELECT count(*) AS n FROM integrity_checks WHERE tenant_id = %s AND artifact_sha256 = %s"
+                              " AND NOT verified", (tenant, row["body_sha256"])).fetchone()["n"]
+    assert decisions == ["refused: stored bias audit does not verify"]
+    assert state is ModelState.VALIDATED and failed == 1
