@@ -53,7 +53,7 @@ def backtest_training_frame(ledger: LedgerResource, tenant: str, season: str, sp
     ``season`` instead; the domain audit needs no change).
     """
     with ledger.connect(tenant) as conn:
-        payloads = event_store.load_events(conn, tenant, seasons_before(conn, season))
+        payloads = event_store.load_events(conn, tenant, seasons_before(conn, tenant, season))
     return events_frame(payloads, spec)
 
 
@@ -72,7 +72,7 @@ def out_of_sample_window(ledger: LedgerResource, mlflow_registry: MlflowRegistry
                          ) -> OutOfSample:
     """Out-of-sample actuals and predictions of the window's seasons (oldest first), with provenance."""
     with ledger.connect(tenant) as conn:
-        earlier = seasons_before(conn, season)
+        earlier = seasons_before(conn, tenant, season)
     window_seasons = [*earlier[max(0, len(earlier) - (spec.bias.window_seasons - 1)):], season]
     frames, actuals, predictions, window = [], [], [], []
     for k in window_seasons:

@@ -71,8 +71,8 @@ def test_drift_sensor_requests_guarded_retraining_and_shows_refusals(resources, 
 
     no_next = evaluate_sensor(drift_sensor, instance=instance, resources=resources)
     assert no_next.run_requests == [] and "no later season is registered" in no_next.skip_reason.skip_message
-    with resources["ledger"].connect() as conn:
-        register_season(conn, "s04", 4)  # the calendar's next season: the retrained candidate will serve it
+    with resources["ledger"].connect(tenant) as conn:
+        register_season(conn, tenant, "s04", 4)  # the calendar's next season: the retrained candidate will serve it
     add_partitions(instance, seasons=["s04"])
 
     result = evaluate_sensor(drift_sensor, instance=instance, resources=resources)
