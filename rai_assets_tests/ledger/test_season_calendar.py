@@ -152,3 +152,26 @@ def test_a_governed_season_register_is_audited_gov_3(ledger: LedgerResource, suf
     assert [(r["seq"], r["actor"], r["reason"]) for r in rows] == [(done.audit_seq, "ana",
                                                                     "dry season between the wet ones")]
     assert rows[0]["after"] == {"season": "1931-dry", "position": 2, "follows": "1931"}
+
+
+def test_cli_season_register_is_governed_gov_3(ledger: LedgerResource, suffix: str, tmp_path: Path, monkeypatch):
+    """GOV-3, GOV-4: `rai-assets season register --tenant T --season S --after S0` places the season in T's
+    calendar (audited) and adds the Dagster partition; an unknown predecessor is one sentence, exit 1."""
+    from click.testing import CliRunner
+
+    from rai_assets.cli import main as cli
+
+    tenant = f"cal-cli-{suffix}"
+    _tenant(ledger, tenant, ["1931", "1932"])
+    monkeypatch.setenv("RAI_LEDGER_OWNER_URL", ledger.resolved_owner_url() or "")
+    monkeypatch.setenv("RAI_LEDGER_URL", ledger.resolved_url())
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    common = ["--tenant", tenant, "--actor", "ana", "--reason", "dry season"]
+    out = CliRunner().invoke(cli, ["season", "register", "--season", "1931-dry", "--after", "1931", *common])
+    assert out.exit_code == 0, out.output
+    assert "at position 2 of 3 (audit seq" in out.output
+    out = CliRunner().invoke(cli, ["season", "register", "--season", "1950", "--after", "1949", *common])
+    assert out.exit_code == 1 and "not in tenant" in out.output and "Traceback" not in out.output, out.output
+    with ledger.connect(tenant) as conn:
+        assert season_order(conn, tenant) == ["1931", "1931-dry", "1932"]
+    assert "1931-dry" in DagsterInstance.get().get_dynamic_partitions("season")
