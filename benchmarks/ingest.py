@@ -236,7 +236,7 @@ def setup_ledger(ledger: LedgerResource, key: KeyPair, seasons: list[str]) -> No
     with ledger.connect(TENANT) as conn:
         register_tenant(conn, TENANT, key.public_key_b64, MODEL_SPEC, "ingest benchmark")
         for ordinal, season in enumerate(seasons, start=1):
-            register_season(conn, season, ordinal)
+            register_season(conn, TENANT, season, ordinal)
 
 
 def profile_summary(profiler: cProfile.Profile, path: Path, limit: int = 25) -> str:

@@ -288,21 +288,37 @@ def season() -> None:
 
 
 @season.command("register")
-@click.argument("season_id")
-@click.option("--ordinal", type=int, default=None, help="Position in time (default: after the latest).")
-def season_register(season_id: str, ordinal: int | None) -> None:
-    """Register SEASON_ID in the ledger calendar and as a Dagster partition."""
+@click.option("--tenant", required=True, help="Whose calendar (each tenant has its own).")
+@click.option("--season", "season_id", required=True)
+@click.option("--after", "follows", default=None, help="The season it comes right after (default: last).")
+@click.option("--ordinal", type=int, default=None, help="Its value in the tenant's calendar (instead of --after).")
+@click.option("--actor", required=True, help="Who registers it (recorded in the audit log).")
+@click.option("--reason", required=True)
+@click.option("--role", type=click.Choice(["manager", "admin"]), default="manager", show_default=True,
+              help="Database role to act as (GOV-4).")
+def season_register(tenant: str, season_id: str, follows: str | None, ordinal: int | None, actor: str, reason: str,
+                    role: str) -> None:
+    """Add a season to a tenant's calendar (governed and audited) and as a Dagster partition.
+
+    A verified upload adds its season by itself; this is for seasons known before their data.
+    """
     from dagster import DagsterInstance
 
-    from rai_assets.adapters.ledger.tenants import register_season
     from rai_assets.assets.partitions import add_partitions
+    from rai_assets.domain.ids import InvalidIdentifierError
+    from rai_assets.governance.actions import GovernanceError, season_register
 
     _url, pid = _owned_ledger()
     try:
-        with _ledger().connect() as conn:
-            position = register_season(conn, season_id, ordinal)
+        try:
+            done = season_register(_ledger(), tenant=tenant, season=season_id, actor=actor, reason=reason, role=role,
+                                   ordinal=ordinal, follows=follows)
+        except (GovernanceError, InvalidIdentifierError, LookupError) as exc:
+            raise click.ClickException(f"season register {tenant}/{season_id} refused: {exc}") from exc
         add_partitions(DagsterInstance.get(), seasons=[season_id])
-        click.echo(f"season {season_id} registered at position {position}")
+        audited = f"audit seq {done.audit_seq}" if done.audit_seq is not None else "already registered, not audited"
+        click.echo(f"season {season_id} registered for {tenant} at position {done.position} of "
+                   f"{len(done.calendar)} ({audited})")
     finally:
         _stop_owned(pid)
 

@@ -63,7 +63,7 @@ def backtest_training_frame(ledger: LedgerResource, tenant: str, season: str, sp
     ``season`` instead; the domain audit needs no change).
     """
     with ledger.connect(tenant) as conn:
-        payloads = event_store.load_events(conn, tenant, seasons_before(conn, season))
+        payloads = event_store.load_events(conn, tenant, seasons_before(conn, tenant, season))
     return events_frame(payloads, spec)
 
 
@@ -97,7 +97,7 @@ def out_of_sample_window(ledger: LedgerResource, mlflow_registry: MlflowRegistry
     (nothing of ``season`` is read), for the pre-serve audit of a refit.
     """
     with ledger.connect(tenant) as conn:
-        earlier = seasons_before(conn, season)
+        earlier = seasons_before(conn, tenant, season)
     size = spec.bias.window_seasons - (1 if through_season else 0)
     window_seasons = [*earlier[max(0, len(earlier) - size):], *([season] if through_season else [])]
     fits = _lineage_fits(ledger, candidate)

@@ -82,7 +82,7 @@ def dataset_snapshot(
     """Build, validate, store and record the snapshot; yields nothing for a tenant's first season."""
     part = partition_context(context, ledger)
     with ledger.connect(part.tenant) as conn:
-        earlier = seasons_before(conn, part.season)
+        earlier = seasons_before(conn, part.tenant, part.season)
         payloads = event_store.load_events(conn, part.tenant, earlier)
     if not payloads:
         context.log.info(

@@ -90,7 +90,7 @@ def drift_report(
         predicted = model_predictions(mlflow_registry, champion, current, spec, ledger=ledger, season=part.season)
         mae_current = regression_metrics(actual, predicted).mae
         with ledger.connect(part.tenant) as conn:
-            calendar = season_order(conn)
+            calendar = season_order(conn, part.tenant)
         assessment = assess_drift(
             reference, current, numeric=spec.numeric_features, categorical=list(spec.categorical_features),
             thresholds=spec.drift, mae_current=mae_current if champion.validation_mae is not None else None,

@@ -14,7 +14,7 @@ from rai_assets.adapters import metrics
 from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger.profiles import upsert_season_profile
 from rai_assets.adapters.ledger.resource import LedgerResource
-from rai_assets.adapters.ledger.tenants import Tenant, UnknownTenantError, get_tenant
+from rai_assets.adapters.ledger.tenants import Tenant, UnknownTenantError, get_tenant, register_season
 from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
 from rai_assets.assets.common import ASSET_GROUP, markdown_table, spec_by_id
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, partition_ids, tenant_season_partitions
@@ -99,6 +99,7 @@ def learning_events(
             outcome.dead_letters.append(DeadLetter(manifest, None, "manifest without its data file",
                                                    object_store.get_bytes(manifest)))
 
+    verified = False
     with ledger.connect(tenant) as conn:
         try:
             registered: Tenant | None = get_tenant(conn, tenant)
@@ -122,6 +123,9 @@ def learning_events(
             )
             outcome.events.extend(batch.events)
             outcome.dead_letters.extend(batch.dead_letters)
+            verified = verified or batch.manifest_verified
+        if verified:  # only a signature that verified against the tenant's key adds the season (issue 8 item 3)
+            register_season(conn, tenant, season)
 
         event_store.lock_partition(conn, tenant, season)
         dedup = deduplicate(outcome.events, event_store.stored_digests(conn, tenant, season))

@@ -66,7 +66,7 @@ def trained_on(ledger: LedgerResource, model: ModelVersion, season: str) -> bool
     ``season`` comes before ``m`` in the calendar.
     """
     with ledger.connect(model.tenant_id) as conn:
-        order = season_order(conn)
+        order = season_order(conn, model.tenant_id)
     return order.index(season) < order.index(model.season_id)
 
 
@@ -78,7 +78,7 @@ def naive_mean(ledger: LedgerResource, tenant: str, season: str, spec: ModelSpec
         LookupError: the tenant has no labelled season before ``season``.
     """
     with ledger.connect(tenant) as conn:
-        history = events_frame(event_store.load_events(conn, tenant, seasons_before(conn, season)), spec)
+        history = events_frame(event_store.load_events(conn, tenant, seasons_before(conn, tenant, season)), spec)
     target = target_vector(history, spec)
     if len(target) == 0:
         raise LookupError(f"{tenant} has no labelled season before {season}: the naive baseline has no history")

@@ -132,7 +132,7 @@ def _judge(season: _Season, candidate: ModelVersion, champion: ModelVersion) -> 
     # season exists (a member that cannot report, e.g. refused at SHADOW, must not hold the look open);
     # both rules depend on arrival, never on the differences' values, so each look is a fixed-n test
     with ledger.connect(part.tenant) as conn:
-        calendar = season_order(conn)
+        calendar = season_order(conn, part.tenant)
     reported = [calendar.index(s) for s in reporters if s in calendar]
     looks = [np.asarray(by_season[s]) for s in by_season
              if set(members) <= reporters.get(s, set()) or any(i > calendar.index(s) for i in reported)]

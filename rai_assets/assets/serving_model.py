@@ -93,7 +93,7 @@ def decide_refit(part: PartitionContext, ledger: LedgerResource, object_store: O
         served = artifacts.forecasting_model(conn, tenant, season)
         candidate = model_store.latest_model_for_partition(conn, tenant, season)
         champion = model_store.get_champion(conn, tenant)
-        earlier = seasons_before(conn, season)
+        earlier = seasons_before(conn, tenant, season)
         lineage = model_store.challenger_lineage(conn, candidate) if candidate is not None else []
     serving = champion.mlflow_ref if champion else "nobody"
     if served is not None:

@@ -159,7 +159,7 @@ def _train_cohort_model(context: AssetExecutionContext, part: PartitionContext, 
     by every member's ledger row.
     """
     with ledger.connect(part.tenant) as conn:
-        earlier = seasons_before(conn, part.season)
+        earlier = seasons_before(conn, part.tenant, part.season)
     with ledger.connect(role="cohort", cohort=cohort) as cconn:
         by_member = cohorts.member_events(cconn, earlier)
     snapshots = {t: build_snapshot(payloads, earlier, part.spec) for t, payloads in by_member.items()}

@@ -86,9 +86,9 @@ def run_closed_loop(state_dir: Path, *, dagster_bin: str, port: int = 3070, time
               for i, (s, shape) in enumerate(SHAPES.items())}
     land_and_register(ledger, store, instance, pd.concat([frames["s01"], frames["s02"]]), keys_dir,
                       bad_uploads=False)
-    with ledger.connect() as conn:
+    with ledger.connect(TENANT) as conn:
         for i, season in enumerate(SHAPES, start=1):
-            register_season(conn, season, ordinal=i)
+            register_season(conn, TENANT, season, ordinal=i)
     add_partitions(instance, seasons=list(SHAPES))
     progress(f"history: materializing {TENANT} s01, s02 ({FIELDS} fields a season)")
     materialize_partitions(defs.resolve_job_def(TENANT_SEASON_JOB), instance, [TENANT], ["s01", "s02"], progress)

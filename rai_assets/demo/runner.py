@@ -62,13 +62,13 @@ def land_and_register(ledger: LedgerResource, store: ObjectStoreResource, instan
     tenants = sorted(panel["tenant"].unique())
     seasons = sorted(panel["season"].unique())
     batches = land_panel(store, panel, keys_dir, bad_uploads)
-    with ledger.connect() as conn:
-        for season in seasons:
-            register_season(conn, season, ordinal=int(season.lstrip("s")), label=f"RiceFarms season {season}")
     for tenant in tenants:
         with ledger.connect(tenant) as conn:
             register_tenant(conn, tenant, tenant_key_pair(keys_dir, tenant).public_key_b64, SPEC_ID,
                             display_name=f"{tenant.title()} village")
+            for season in seasons:  # each village's own calendar (issue 8 item 3)
+                register_season(conn, tenant, season, ordinal=int(season.lstrip("s")),
+                                label=f"RiceFarms season {season}")
     add_partitions(instance, tenants=tenants, seasons=seasons)
     return tenants, seasons, batches
 

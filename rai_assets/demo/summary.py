@@ -33,7 +33,7 @@ def summarize(ledger: LedgerResource, tenant: str) -> TenantSummary:
     """Collect the tenant's summary from the ledger."""
     with ledger.connect(tenant) as conn:
         champion = model_store.get_champion(conn, tenant)
-        evaluated = [s for s in season_order(conn) if model_store.latest_model_for_partition(conn, tenant, s)]
+        evaluated = [s for s in season_order(conn, tenant) if model_store.latest_model_for_partition(conn, tenant, s)]
         latest = evaluated[-1] if evaluated else None
         cand = champ = naive = psi = None
         drift = bias = promotion = None

@@ -140,6 +140,9 @@ class BatchOutcome:
 
     events: list[AcceptedEvent] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    # the batch's manifest verified against the tenant's key and names this tenant-season: only then may
+    # the season enter the tenant's calendar (issue 8 item 3)
+    manifest_verified: bool = False
 
 
 def _reject_constant(name: str) -> Any:
@@ -289,10 +292,10 @@ def process_batch(
     # batch-level dead letter below)
     chunks = [(start, covered[start : start + LINE_CHUNK], digests[start : min(start + LINE_CHUNK, len(covered))])
               for start in range(0, len(covered), LINE_CHUNK)]
+    out = BatchOutcome(manifest_verified=True)
     jobs = [LineChunk(tenant, season, data_source, contract.name, contract.major, start, chunk, chunk_digests,
                       target)
             for start, chunk, chunk_digests in chunks]
-    out = BatchOutcome()
     for part in (map_chunks or map)(check_chunk, jobs):
         out.events.extend(part.events)
         out.dead_letters.extend(part.dead_letters)

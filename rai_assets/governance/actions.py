@@ -27,6 +27,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "cohort-join": frozenset({"manager", "admin"}),
     "cohort-leave": frozenset({"manager", "admin"}),
     "bootstrap-override": frozenset({"manager", "admin"}),
+    "season-register": frozenset({"manager", "admin"}),
 }
 
 
@@ -188,6 +189,56 @@ def breaker_reset(ledger: LedgerResource, *, tenant: str, actor: str, reason: st
         conn.execute("INSERT INTO breaker_resets (tenant_id, actor, reason) VALUES (%s, %s, %s)",
                      (tenant, actor, reason))
         return audit.append(conn, tenant=tenant, action="governance.breaker-reset", actor=actor, reason=reason)
+
+
+@dataclass(frozen=True)
+class SeasonRegistration:
+    """A governed season registration: the season's 1-based position in the tenant's calendar, the
+    calendar after it, and the audit sequence number (None when the season was already there)."""
+
+    tenant: str
+    season: str
+    position: int
+    calendar: tuple[str, ...]
+    audit_seq: int | None
+
+
+def season_register(ledger: LedgerResource, *, tenant: str, season: str, actor: str, reason: str,
+                    role: str = "manager", ordinal: int | None = None, follows: str | None = None
+                    ) -> SeasonRegistration:
+    """Add ``season`` to ``tenant``'s calendar as a governance action (issue 8 item 3; GOV-3, GOV-4).
+
+    The one way besides a verified upload that a season enters a calendar: as ``role`` (manager or
+    admin) through the ledger's ``rai_register_season``, with an audit entry
+    ``governance.season-register`` (actor, reason, the season's position and predecessor). ``follows``
+    places it right after that season, ``ordinal`` at that calendar value; with neither, last.
+    Re-registering where it already is changes nothing and is not audited again.
+
+    Raises:
+        GovernanceError: the role may not, the reason is empty, or the calendar refuses the placement
+            (unknown ``follows``, taken ordinal, the season registered elsewhere).
+        InvalidIdentifierError: ``tenant``, ``season`` or ``follows`` is not a slug.
+    """
+    from rai_assets.adapters.ledger.tenants import UnknownSeasonError, register_season, season_order
+
+    _check_role("season-register", role)
+    if not reason.strip():
+        raise GovernanceError("a governance action needs a reason")
+    with ledger.connect(tenant, role=role, actor=actor) as conn:
+        get_tenant(conn, tenant)
+        before = season_order(conn, tenant)
+        try:
+            position = register_season(conn, tenant, season, ordinal, follows=follows)
+        except (ValueError, UnknownSeasonError) as exc:
+            raise GovernanceError(f"season-register of {season!r} for {tenant!r} refused: {exc}") from exc
+        calendar = season_order(conn, tenant)
+        seq = None
+        if calendar != before:
+            seq = audit.append(conn, tenant=tenant, action="governance.season-register", actor=actor, reason=reason,
+                               before={"calendar": before},
+                               after={"season": season, "position": position,
+                                      "follows": calendar[position - 2] if position > 1 else None})
+    return SeasonRegistration(tenant, season, position, tuple(calendar), seq)
 
 
 def reconcile_champion_alias(ledger: LedgerResource, registry: MlflowRegistryResource, tenant: str) -> str:

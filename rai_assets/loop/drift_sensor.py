@@ -113,7 +113,7 @@ class _TickLedger:
 
     def __init__(self) -> None:
         self.specs: dict[str, ModelSpec] = {}
-        self.later: dict[str, list[str]] = {}
+        self.later: dict[tuple[str, str], list[str]] = {}  # (tenant, season) → its calendar's later seasons
 
 
 def _handle_report(context: SensorEvaluationContext, ledger: LedgerResource, conn: Conn, tick: _TickLedger,
@@ -133,9 +133,9 @@ def _handle_report(context: SensorEvaluationContext, ledger: LedgerResource, con
         metrics.set_season_gauge(metrics.drift_psi_value, tenant, season, float(max_psi))
     overall, _ = check_retraining(ledger, tenant=tenant, season=season, report_sha256=sha, report_body=body,
                                   spec=spec, now=datetime.now(UTC), active_retraining_runs=active, conn=conn)
-    if season not in tick.later:
-        tick.later[season] = seasons_after(conn, season)
-    later = tick.later[season]
+    if (tenant, season) not in tick.later:
+        tick.later[(tenant, season)] = seasons_after(conn, tenant, season)
+    later = tick.later[(tenant, season)]
     if overall.allowed and not later:
         skipped.append(f"{tenant}/{season}: drift is actionable but no later season is registered in the "
                        "calendar to train a candidate for (rai-assets season register)")

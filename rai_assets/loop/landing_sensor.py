@@ -16,7 +16,9 @@ manifests are requested per tick, oldest first; the watermark never passes one n
 Each run's ``run_key`` names the files it covers, so the same file never triggers twice. Uploads of
 tenants not registered in the ledger wait (their tenant is kept in the cursor, at most
 :data:`MAX_WAITING_TENANTS`) until the tenant is registered; keys that are not valid tenant/season
-slugs are skipped. Ledger work is batched: one connection per tick.
+slugs are skipped. Ledger work is batched: one connection per tick. The sensor registers no
+season: the ingestion run adds the season to the tenant's calendar only once a manifest's
+signature verified against the tenant's key (issue 8 item 3).
 
 Uploads already ingested are not new (issue 10, item 1): a manifest whose data file has every line
 accounted for in the ledger — an event or a dead letter with that ``source_file`` (ING-4: every line
@@ -57,7 +59,6 @@ from dagster import (
 from rai_assets.adapters import tracing
 from rai_assets.adapters.ledger.models import ModelVersion, latest_model_for_partition
 from rai_assets.adapters.ledger.resource import Conn, LedgerResource
-from rai_assets.adapters.ledger.tenants import register_season
 from rai_assets.adapters.object_store import ObjectNotFoundError, ObjectStoreResource
 from rai_assets.assets.partitions import SEASON_DIMENSION, TENANT_DIMENSION, partition_key
 from rai_assets.domain.ids import InvalidIdentifierError, season_id, tenant_id
@@ -91,7 +92,7 @@ def landing_manifests(keys: list[str]) -> list[tuple[str, str, str]]:
         description="New signed uploads in the landing zone → add tenant/season partitions, request ingestion.")
 def landing_zone_sensor(context: SensorEvaluationContext, object_store: ObjectStoreResource,
                         ledger: LedgerResource) -> SensorResult:
-    """One tick: find unhandled manifests, register seasons, request one ingestion run per partition.
+    """One tick: find unhandled manifests, request one ingestion run per partition.
 
     The tick is a span; each requested run starts its own trace (a landed file's trace, OBS-2),
     linked to the tick, whose ``traceparent`` goes in the run's tags.
@@ -316,8 +317,6 @@ def _landing_tick(context: SensorEvaluationContext, object_store: ObjectStoreRes
         by_partition[(tenant, season)].append(key)
     candidates: dict[tuple[str, str], ModelVersion | None] = {}
     with ledger.connect() as conn:
-        for season in sorted({s for _, s in by_partition}):
-            register_season(conn, season)
         for tenant, season in sorted(by_partition):
             LedgerResource.switch_tenant(conn, tenant)
             candidates[(tenant, season)] = latest_model_for_partition(conn, tenant, season)

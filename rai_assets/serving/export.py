@@ -13,6 +13,7 @@ import numpy as np
 from rai_assets.adapters.ledger import artifacts
 from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger.resource import LedgerResource
+from rai_assets.adapters.ledger.tenants import season_order
 from rai_assets.domain.ids import tenant_id as valid_tenant_id
 
 COLUMNS = ("tenant", "season", "field_id", "predicted_yield_kg_ha", "model", "model_version", "source")
@@ -85,7 +86,7 @@ def served_accuracy(ledger: LedgerResource, tenant: str, spec_target: tuple[str,
     served = served_rows(ledger, [tenant])
     out: list[ServedAccuracy] = []
     with ledger.connect(tenant) as conn:
-        order = [r["season_id"] for r in conn.execute("SELECT season_id FROM seasons ORDER BY ordinal").fetchall()]
+        order = season_order(conn, tenant)  # the tenant's own calendar (issue 8 item 3)
         yields: dict[str, dict[str, float]] = {}
         for season in order:
             for payload in event_store.load_events(conn, tenant, [season]):

@@ -16,7 +16,7 @@ from dagster import DagsterInstance, materialize
 from rai_assets.adapters import metrics
 from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger.resource import LedgerResource
-from rai_assets.adapters.ledger.tenants import register_season, register_tenant
+from rai_assets.adapters.ledger.tenants import register_tenant
 from rai_assets.adapters.object_store import InvalidObjectKeyError, ObjectStoreResource, tenant_key
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.partitions import add_partitions, partition_key
@@ -55,8 +55,6 @@ def setup(resources: dict, tenant: str, tmp_path: Path) -> tuple[DagsterInstance
     instance = DagsterInstance.ephemeral()
     key = tenant_key_pair(tmp_path / "keys", tenant)
     ledger: LedgerResource = resources["ledger"]  # type: ignore[assignment]
-    with ledger.connect() as conn:
-        register_season(conn, SEASON, 1)
     with ledger.connect(tenant) as conn:
         register_tenant(conn, tenant, key.public_key_b64, "rice-yield-v1")
     add_partitions(instance, tenants=[tenant], seasons=[SEASON])

@@ -15,11 +15,10 @@ from rai_assets.domain.signing_envelope import sign_document
 
 
 def setup_tenant(ledger: LedgerResource, tenant: str, seasons: int = 3) -> None:
-    with ledger.connect() as conn:
-        for i in range(1, seasons + 1):
-            register_season(conn, f"s{i:02d}", i)
     with ledger.connect(tenant) as conn:
         register_tenant(conn, tenant, KeyPair.generate().public_key_b64, "rice-yield-v1")
+        for i in range(1, seasons + 1):
+            register_season(conn, tenant, f"s{i:02d}", i)
 
 
 def validated_model(ledger: LedgerResource, registry: MlflowRegistryResource, tenant: str, season: str,

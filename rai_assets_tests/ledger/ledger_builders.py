@@ -120,18 +120,28 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def ensure_season(ledger: LedgerResource, season: str = SEASON, ordinal: int = 1) -> None:
-    """Register ``season`` (the calendar is not tenant-owned)."""
-    with ledger.connect() as conn:
-        register_season(conn, season, ordinal)
+def ensure_season(ledger: LedgerResource, season: str = SEASON, ordinal: int = 1, *, tenant: str | None = None
+                  ) -> None:
+    """Register ``season`` in ``tenant``'s calendar (its own session, through ``rai_register_season``), or —
+    with no tenant — only in the global registry the foreign keys reference (an owner insert: tenant sessions
+    cannot write it; the ordinal is moved past the latest when taken)."""
+    if tenant is not None:
+        with ledger.connect(tenant) as conn:
+            register_season(conn, tenant, season, ordinal)
+        return
+    with ledger.connect_owner() as conn:
+        conn.execute(
+            "INSERT INTO seasons (season_id, ordinal) SELECT %s, CASE WHEN EXISTS (SELECT 1 FROM seasons"
+            " WHERE ordinal = %s) THEN (SELECT max(ordinal) + 1 FROM seasons) ELSE %s END"
+            " ON CONFLICT (season_id) DO NOTHING", (season, ordinal, ordinal))
 
 
 def setup_tenant(ledger: LedgerResource, tenant: str, *, season: str = SEASON) -> str:
     """Register ``tenant`` and one dataset snapshot as the app role; returns the snapshot's root."""
-    ensure_season(ledger, season)
     root = sha(f"snapshot|{tenant}|{season}")
     with ledger.connect(tenant) as conn:
         register_tenant(conn, tenant, KeyPair.generate().public_key_b64, "rice-yield-v1")
+        register_season(conn, tenant, season)
         insert_snapshot(conn, tenant, root, season=season)
     return root
 

@@ -15,10 +15,9 @@ from rai_assets.domain.signing import KeyPair
 
 def test_payload_must_match_its_digest_and_is_stored_byte_for_byte(ledger, suffix):
     tenant = f"dig-{suffix}"
-    with ledger.connect() as conn:
-        register_season(conn, "s01", 1)
     with ledger.connect(tenant) as conn:
         register_tenant(conn, tenant, KeyPair.generate().public_key_b64, "rice-yield-v1")
+        register_season(conn, tenant, "s01", 1)
     payload = canonical_json({"field_id": "f-1", "b": 2.5, "a": [1, 2]})
     insert = ("INSERT INTO learning_events (tenant_id, season_id, field_id, payload, payload_sha256, source_file,"
               " line_no) VALUES (%s, 's01', 'f-1', %s::json, %s, 'x.jsonl', 1)")

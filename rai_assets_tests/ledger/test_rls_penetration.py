@@ -286,9 +286,10 @@ def test_every_tenant_table_has_forced_row_security(world):
             "   SELECT 1 FROM pg_attribute a"
             "    WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)"
             " ORDER BY c.relname").fetchall()
-    # the cohort tables (REG-9, RET-10) are tenant-owned too; their cross-member reads are in test_cohorts.py
+    # the cohort tables (REG-9, RET-10) are tenant-owned too; their cross-member reads are in test_cohorts.py;
+    # each tenant's season calendar (issue 8 item 3) in test_season_calendar.py
     assert {r["relname"] for r in rows} == {*TENANT_TABLES, "cohort_memberships", "promotion_evidence",
-                                            "bootstrap_overrides"}
+                                            "bootstrap_overrides", "season_calendar"}
     for r in rows:
         assert r["relrowsecurity"] and r["relforcerowsecurity"], r["relname"]
         assert r["quals"] == ["(tenant_id = rai_current_tenant())"], r

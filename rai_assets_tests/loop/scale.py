@@ -38,12 +38,13 @@ def tenant_ids(n: int, prefix: str = "t") -> list[str]:
 def register_tenants(ledger: LedgerResource, tenants: Iterable[str], seasons: Iterable[str] = ()) -> None:
     """Register tenants (one shared public key) and seasons, in one transaction."""
     public_key = KeyPair.generate().public_key_b64
+    seasons = list(seasons)
     with ledger.connect() as conn:
-        for ordinal, season in enumerate(seasons, start=1):
-            register_season(conn, season, ordinal)
         for tenant in tenants:
             LedgerResource.switch_tenant(conn, tenant)
             register_tenant(conn, tenant, public_key, SPEC)
+            for ordinal, season in enumerate(seasons, start=1):  # each tenant's own calendar
+                register_season(conn, tenant, season, ordinal)
 
 
 def land_manifests(store: ObjectStoreResource, uploads: Iterable[tuple[str, str]], name: str = "batch",

@@ -1,13 +1,14 @@
-"""Sensors with real instances and stores, evaluated with build_sensor_context. REQ: RET-1..6, DRIFT-2."""
+"""Sensors with real instances and stores, evaluated with build_sensor_context. REQ: RET-1..6, DRIFT-2, ING-3."""
 
 from __future__ import annotations
 
 import json
 
-from dagster import DagsterInstance
+from dagster import DagsterInstance, materialize
 
 from rai_assets.adapters.ledger import audit
-from rai_assets.adapters.ledger.tenants import register_season
+from rai_assets.adapters.ledger.tenants import register_season, season_order
+from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.partitions import add_partitions, partition_key
 from rai_assets.definitions import build_definitions
 from rai_assets.demo.ricefarms import tenant_key_pair, write_batch
@@ -47,8 +48,15 @@ def test_landing_sensor_requests_each_upload_once_and_waits_for_unknown_tenants(
 
     again = evaluate_sensor(landing_zone_sensor, instance=instance, resources=resources, cursor=result.cursor)
     assert again.run_requests == [] and "1 waiting for tenant registration" in again.skip_reason.skip_message
-    with resources["ledger"].connect() as conn:
-        assert conn.execute("SELECT ordinal FROM seasons WHERE season_id = 's09'").fetchone()["ordinal"] == 3
+    # the sensor read no manifest and registered nothing; the ingestion run adds s09 to the tenant's calendar
+    # once its manifest verified (issue 8 item 3)
+    with resources["ledger"].connect(tenant) as conn:
+        assert season_order(conn, tenant) == ["s01", "s02"]
+    add_partitions(instance, seasons=["s09"])
+    assert materialize([learning_events], partition_key=partition_key(tenant, "s09"), resources=resources,
+                       instance=instance).success
+    with resources["ledger"].connect(tenant) as conn:
+        assert season_order(conn, tenant) == ["s01", "s02", "s09"]
 
 
 def test_drift_sensor_requests_guarded_retraining_and_shows_refusals(resources, suffix, tmp_path):
@@ -71,8 +79,8 @@ def test_drift_sensor_requests_guarded_retraining_and_shows_refusals(resources, 
 
     no_next = evaluate_sensor(drift_sensor, instance=instance, resources=resources)
     assert no_next.run_requests == [] and "no later season is registered" in no_next.skip_reason.skip_message
-    with resources["ledger"].connect() as conn:
-        register_season(conn, "s04", 4)  # the calendar's next season: the retrained candidate will serve it
+    with resources["ledger"].connect(tenant) as conn:
+        register_season(conn, tenant, "s04", 4)  # the calendar's next season: the retrained candidate will serve it
     add_partitions(instance, seasons=["s04"])
 
     result = evaluate_sensor(drift_sensor, instance=instance, resources=resources)

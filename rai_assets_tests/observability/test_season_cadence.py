@@ -40,7 +40,7 @@ def test_arrivals_give_the_cadence_without_harvest_dates_but_a_backfill_does_not
 def test_the_ledger_dates_each_season_of_the_tenant_by_its_median_harvest(ledger: LedgerResource, suffix: str):
     tenant = f"cadence-{suffix}"
     setup_tenant(ledger, tenant, season="s01")
-    ensure_season(ledger, "s02", ordinal=2)
+    ensure_season(ledger, "s02", ordinal=2, tenant=tenant)
     with ledger.connect(tenant) as conn:
         for season, days in (("s01", ("2025-02-27", "2025-03-01", "2025-03-02")), ("s02", ("2025-06-29",))):
             for i, day in enumerate(days):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -152,15 +153,15 @@ def served_forecasts(conn: Conn, tenant: str, season: str | None = None) -> list
     """
     rows = conn.execute(
         "SELECT f.season_id, f.field_id, f.role, f.predicted_yield_kg_ha, m.mlflow_model_name, m.mlflow_version,"
-        " m.kind, s.ordinal FROM yield_forecasts f JOIN model_versions m ON m.model_id = f.model_id"
-        " JOIN seasons s ON s.season_id = f.season_id"
+        " m.kind, c.ordinal FROM yield_forecasts f JOIN model_versions m ON m.model_id = f.model_id"
+        " JOIN season_calendar c ON c.tenant_id = f.tenant_id AND c.season_id = f.season_id"
         " WHERE f.tenant_id = %s AND (%s::text IS NULL OR f.season_id = %s) AND f.role IN ('champion', 'canary')"
         " ORDER BY f.created_at, f.model_id",
         (tenant, season, season),
     ).fetchall()
-    chosen: dict[tuple[int, str, str], dict[str, Any]] = {}
+    chosen: dict[tuple[Decimal, str, str], dict[str, Any]] = {}
     for r in rows:  # later rows win within a role; a canary row wins over champion rows
-        key = (int(r["ordinal"]), str(r["season_id"]), str(r["field_id"]))
+        key = (Decimal(r["ordinal"]), str(r["season_id"]), str(r["field_id"]))
         current = chosen.get(key)
         if current is not None and current["source"] == "canary" and r["role"] != "canary":
             continue

@@ -111,12 +111,12 @@ def dead_letters(conn: Conn, tenant: str, season: str | None = None) -> list[dic
 
 
 def load_events(conn: Conn, tenant: str, seasons: Sequence[str]) -> list[dict[str, Any]]:
-    """Payloads of the tenant's events in ``seasons``, ordered by season (time) then field id."""
+    """Payloads of the tenant's events in ``seasons``, ordered by season (the tenant's calendar) then field id."""
     if not seasons:
         return []
     rows = conn.execute(
-        "SELECT e.payload FROM learning_events e JOIN seasons s USING (season_id)"
-        " WHERE e.tenant_id = %s AND e.season_id = ANY(%s) ORDER BY s.ordinal, e.field_id",
+        "SELECT e.payload FROM learning_events e JOIN season_calendar c USING (tenant_id, season_id)"
+        " WHERE e.tenant_id = %s AND e.season_id = ANY(%s) ORDER BY c.ordinal, e.field_id",
         (tenant, list(seasons)),
     )
     return [r["payload"] for r in rows.fetchall()]
@@ -137,10 +137,11 @@ def season_dates(conn: Conn, tenant: str) -> list[SeasonDates]:
     (:func:`rai_assets.domain.cadence.season_cadence_seconds`).
     """
     rows = conn.execute(
-        "SELECT s.ordinal, min(e.ingested_at) AS first_arrival,"
+        "SELECT min(e.ingested_at) AS first_arrival,"
         " percentile_disc(0.5) WITHIN GROUP (ORDER BY e.payload->>'observed_on') AS harvest"
-        " FROM learning_events e JOIN seasons s USING (season_id) WHERE e.tenant_id = %s"
-        " GROUP BY s.ordinal ORDER BY s.ordinal",
+        " FROM learning_events e JOIN season_calendar c USING (tenant_id, season_id) WHERE e.tenant_id = %s"
+        " GROUP BY c.ordinal ORDER BY c.ordinal",
         (tenant,),
     ).fetchall()
-    return [SeasonDates(r["ordinal"], r["harvest"], r["first_arrival"]) for r in rows]
+    # the ordinal handed on is the position among these seasons, in the tenant's calendar order
+    return [SeasonDates(i, r["harvest"], r["first_arrival"]) for i, r in enumerate(rows, start=1)]

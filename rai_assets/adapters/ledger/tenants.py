@@ -1,8 +1,10 @@
-"""Ledger access: tenants (public keys, model spec) and the season calendar."""
+"""Ledger access: tenants (public keys, model spec) and each tenant's season calendar."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import psycopg
 
 from rai_assets.adapters.ledger.resource import Conn
 from rai_assets.domain.ids import season_id, tenant_id
@@ -67,57 +69,69 @@ def get_tenant(conn: Conn, tenant: str) -> Tenant:
     return Tenant(**row)
 
 
-def register_season(conn: Conn, season: str, ordinal: int | None = None, label: str = "") -> int:
-    """Register a season in the calendar; returns its ordinal (order of seasons in time).
+def register_season(conn: Conn, tenant: str, season: str, ordinal: int | None = None, *, follows: str | None = None,
+                    label: str = "") -> int:
+    """Add ``season`` to ``tenant``'s calendar; returns its 1-based position there (issue 8 item 3, GOV-1).
 
-    ``ordinal`` defaults to one after the latest season. Re-registering is a no-op.
+    ``conn`` must be a session of ``tenant`` (or the owner's). Writes go through the ledger's SECURITY DEFINER
+    function ``rai_register_season`` (migration 0011): tenant sessions cannot write ``seasons`` or
+    ``season_calendar`` themselves. Call it only for a season whose upload verified against the tenant's key,
+    or from the governed ``rai-assets season register`` command. ``ordinal`` places the season at that
+    value of the tenant's calendar, ``follows`` right after that season; with neither it goes after the
+    tenant's latest. Re-registering in agreement with the calendar is a no-op. A season id new to the
+    ledger is also added to the global registry (its ordinal there orders only a cohort's pooled rows).
 
     Raises:
-        InvalidIdentifierError: ``season`` is not a slug.
-        ValueError: the season exists with a different ordinal, or the ordinal is taken.
+        InvalidIdentifierError: ``tenant`` or ``season`` is not a slug.
+        ValueError: both ``ordinal`` and ``follows``; the season is registered elsewhere in the calendar; the
+            ordinal is taken by another season of the tenant.
+        UnknownSeasonError: ``follows`` is not in the tenant's calendar.
+        psycopg.errors.InsufficientPrivilege: ``conn`` is another tenant's session.
     """
+    tenant = tenant_id(tenant)
     season = season_id(season)
-    row = conn.execute("SELECT ordinal FROM seasons WHERE season_id = %s", (season,)).fetchone()
-    if row is not None:
-        if ordinal is not None and row["ordinal"] != ordinal:
-            raise ValueError(f"season {season!r} is registered with ordinal {row['ordinal']}, not {ordinal}")
-        return int(row["ordinal"])
-    if ordinal is None:
-        top = conn.execute("SELECT coalesce(max(ordinal), 0) AS m FROM seasons").fetchone()
-        ordinal = int(top["m"]) + 1 if top else 1
-    taken = conn.execute("SELECT season_id FROM seasons WHERE ordinal = %s", (ordinal,)).fetchone()
-    if taken is not None:
-        raise ValueError(f"season ordinal {ordinal} is already used by {taken['season_id']!r}")
-    conn.execute("INSERT INTO seasons (season_id, ordinal, label) VALUES (%s, %s, %s)", (season, ordinal, label))
-    return ordinal
+    if follows is not None:
+        follows = season_id(follows)
+    try:
+        row = conn.execute("SELECT rai_register_season(%s, %s, %s, %s, %s) AS pos",
+                           (tenant, season, ordinal, follows, label)).fetchone()
+    except psycopg.errors.NoDataFound as exc:
+        raise UnknownSeasonError(f"season {follows!r} is not in tenant {tenant!r}'s calendar") from exc
+    except (psycopg.errors.InvalidParameterValue, psycopg.errors.UniqueViolation) as exc:
+        raise ValueError(f"cannot register season {season!r} for tenant {tenant!r}: {exc.diag.message_primary}"
+                         ) from exc
+    assert row is not None
+    return int(row["pos"])
 
 
-def season_order(conn: Conn) -> list[str]:
-    """All registered season ids in time order."""
-    return [r["season_id"] for r in conn.execute("SELECT season_id FROM seasons ORDER BY ordinal").fetchall()]
+def season_order(conn: Conn, tenant: str) -> list[str]:
+    """``tenant``'s registered season ids in time order (its own calendar; row-level security)."""
+    return [r["season_id"] for r in conn.execute(
+        "SELECT season_id FROM season_calendar WHERE tenant_id = %s ORDER BY ordinal", (tenant,)).fetchall()]
 
 
-def _split_calendar(conn: Conn, season: str) -> tuple[list[str], list[str]]:
-    order = season_order(conn)
+def _split_calendar(conn: Conn, tenant: str, season: str) -> tuple[list[str], list[str]]:
+    order = season_order(conn, tenant)
     if season not in order:
-        raise UnknownSeasonError(f"season {season!r} is not registered (rai-assets season register)")
+        raise UnknownSeasonError(f"season {season!r} is not in tenant {tenant!r}'s calendar "
+                                 "(a verified upload or rai-assets season register adds it)")
     i = order.index(season)
     return order[:i], order[i + 1 :]
 
 
-def seasons_before(conn: Conn, season: str) -> list[str]:
-    """Season ids strictly earlier than ``season``, in time order.
+def seasons_before(conn: Conn, tenant: str, season: str) -> list[str]:
+    """``tenant``'s season ids strictly earlier than ``season``, in time order.
 
     Raises:
-        UnknownSeasonError: ``season`` is not registered.
+        UnknownSeasonError: ``season`` is not in the tenant's calendar.
     """
-    return _split_calendar(conn, season)[0]
+    return _split_calendar(conn, tenant, season)[0]
 
 
-def seasons_after(conn: Conn, season: str) -> list[str]:
-    """Season ids strictly later than ``season``, in time order.
+def seasons_after(conn: Conn, tenant: str, season: str) -> list[str]:
+    """``tenant``'s season ids strictly later than ``season``, in time order.
 
     Raises:
-        UnknownSeasonError: ``season`` is not registered.
+        UnknownSeasonError: ``season`` is not in the tenant's calendar.
     """
-    return _split_calendar(conn, season)[1]
+    return _split_calendar(conn, tenant, season)[1]
