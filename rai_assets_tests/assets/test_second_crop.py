@@ -11,9 +11,12 @@ signed uploads the way the demo lands RiceFarms, and run through the tenant-seas
 from __future__ import annotations
 
 import csv
+import json
+import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 from dagster import DagsterInstance
 
 from rai_assets.adapters.ledger import events as event_store
@@ -23,6 +26,11 @@ from rai_assets.assets.common import registrable_spec
 from rai_assets.assets.partitions import add_partitions
 from rai_assets.demo.ricefarms import tenant_key_pair, write_batch
 from rai_assets.domain.canonical import canonical_json
+from rai_assets.domain.contract import reader_for_major
+from rai_assets.domain.ingestion import build_manifest, process_batch
+from rai_assets.domain.model_spec import ModelSpecError, parse_model_spec
+from rai_assets.domain.signing import KeyPair
+from rai_assets.resource_files import resources_dir
 from rai_assets.serving.export import export_forecasts
 from rai_assets_tests.loop.synthetic_tenant import run_seasons
 
@@ -174,3 +182,63 @@ def test_no_code_path_knows_the_second_crop():
     for shipped in ("model_specs/barley-yield-v1.json", "contracts/barley-event/1.0.0.json",
                     "expectations/barley_snapshot.json"):
         assert (resources / shipped).is_file(), shipped
+
+
+def test_a_spec_names_its_contract_and_suite_and_old_specs_keep_the_rice_ones_ing1_snap3():
+    """ING-1, SNAP-3: ``contract``/``expectations`` are read from the spec; a spec without them (rice-yield-v1,
+    whose file is unchanged) gets learning-event 1.x and dataset_snapshot; malformed values are named."""
+    rice = registrable_spec("rice-yield-v1")
+    assert (rice.contract_name, rice.contract_major, rice.expectations_suite, rice.target_unit) == (
+        "learning-event", 1, "dataset_snapshot", "kg/ha")
+    doc = json.loads((resources_dir() / "model_specs" / f"{SPEC_ID}.json").read_text(encoding="utf-8"))
+    with pytest.raises(ModelSpecError, match="contract: 'major' must be int"):
+        parse_model_spec({**doc, "contract": {"name": "barley-event", "major": "1"}}, where="x.json")
+    with pytest.raises(ModelSpecError, match=re.escape("x.json contract: name '../rice' is not a folder name")):
+        parse_model_spec({**doc, "contract": {"name": "../rice", "major": 1}}, where="x.json")
+    with pytest.raises(ModelSpecError, match=re.escape("x.json: expectations 'Barley Suite' is not a suite file stem")):
+        parse_model_spec({**doc, "expectations": "Barley Suite"}, where="x.json")
+
+
+def test_registration_refuses_a_spec_whose_files_are_not_shipped(tmp_path, monkeypatch):
+    """A tenant is registered only with a spec whose contract and suite exist (the message names the file)."""
+    import shutil
+
+    from rai_assets.assets import common
+    from rai_assets.domain.contract import ContractError
+
+    root = tmp_path / "resources"
+    shutil.copytree(resources_dir() / "model_specs", root / "model_specs")
+    shutil.copytree(resources_dir() / "contracts", root / "contracts")
+    (root / "expectations").mkdir()
+    monkeypatch.setenv("RAI_RESOURCES_DIR", str(root))
+    common.spec_by_id.cache_clear()
+    try:
+        missing = r"names expectations suite 'barley_snapshot', but \S+/barley_snapshot\.json does not exist"
+        with pytest.raises(ValueError, match=missing):
+            registrable_spec(SPEC_ID)
+        doc = json.loads((root / "model_specs" / f"{SPEC_ID}.json").read_text(encoding="utf-8"))
+        (root / "model_specs" / "oats-yield-v1.json").write_text(
+            json.dumps({**doc, "spec": "oats-yield", "contract": {"name": "oats-event", "major": 1}}), encoding="utf-8")
+        with pytest.raises(ContractError, match="no oats-event contract of major 1"):
+            registrable_spec("oats-yield-v1")
+    finally:
+        common.spec_by_id.cache_clear()
+
+
+def test_a_manifest_declaring_another_contract_is_dead_lettered_whole_ing1_ing4():
+    """ING-1, ING-4: a barley tenant's batch whose signed manifest declares the rice contract is rejected as a
+    whole (its reason names both contracts); the same lines under a barley manifest meet the barley schema."""
+    key = KeyPair.generate()
+    reader = reader_for_major(resources_dir() / "contracts", "barley-event", 1)
+    lines = [canonical_json(e) for e in barley_events("t", "s01", 1)[:3]]
+    data = b"".join(line + b"\n" for line in lines)
+    common = {"tenant": "t", "season": "s01", "data_source": "b.jsonl", "data": data,
+              "public_key_b64": key.public_key_b64, "contract": reader}
+    as_rice = build_manifest("t", "s01", "b.jsonl", lines, "1.0.0", key)
+    out = process_batch(manifest_bytes=canonical_json(as_rice), **common)
+    assert out.events == [] and len(out.dead_letters) == 3
+    assert out.dead_letters[0].reason == ("manifest declares contract 'learning-event', but tenant 't''s model spec "
+                                          "reads contract 'barley-event' 1.x")
+    as_barley = build_manifest("t", "s01", "b.jsonl", lines, "1.0.0", key, contract="barley-event")
+    out = process_batch(manifest_bytes=canonical_json(as_barley), **common)
+    assert len(out.events) == 3 and out.dead_letters == []
