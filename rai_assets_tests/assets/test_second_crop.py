@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.tenants import register_season, register_tenant
 from rai_assets.assets.common import registrable_spec
-from rai_assets.assets.partitions import add_partitions
+from rai_assets.assets.partitions import add_partitions, partition_key
 from rai_assets.demo.ricefarms import tenant_key_pair, write_batch
 from rai_assets.domain.canonical import canonical_json
 from rai_assets.domain.contract import reader_for_major
@@ -160,6 +160,14 @@ def test_a_barley_tenant_is_configuration_only_ing1_ing4_snap3_reg1(resources, s
         champion_values = np.array([r["value"] for r in rows if r["role"] == "champion"])
         assert len(champion_values) == 4 * N_SITES
         assert 40.0 < champion_values.mean() < 130.0 and champion_values.min() > 0.0  # bu/ac, not kg/ha
+
+    # the Dagster metadata of the last season's forecasts and evaluation is labelled with the spec's unit
+    forecasts = instance.get_latest_materialization_event(AssetKey("yield_forecasts")).asset_materialization
+    evaluation = instance.get_latest_materialization_event(AssetKey("model_evaluation")).asset_materialization
+    assert forecasts.partition == evaluation.partition == str(partition_key(tenant, SEASONS[2]))
+    assert forecasts.metadata["unit"].value == evaluation.metadata["unit"].value == "bu/ac"
+    assert "forecast bu/ac" in forecasts.metadata["preview"].value
+    assert "| MAE (bu/ac) | RMSE (bu/ac) |" in evaluation.metadata["comparison"].value
 
     # the agronomists' export names the unit per row
     out = tmp_path / "forecasts.csv"
