@@ -103,7 +103,8 @@ def main() -> None:
               help="Opt the villages in to one pooled cohort (REG-9), or keep per-tenant models.")
 def demo(max_tenants: int | None, max_seasons: int | None, cohort: bool) -> None:
     """Land the RiceFarms uploads and materialize every tenant × season partition on the embedded stores."""
-    from rai_assets.demo.runner import prepare_dagster_home, run_demo
+    from rai_assets.assets.common import spec_by_id
+    from rai_assets.demo.runner import SPEC_ID, prepare_dagster_home, run_demo
     from rai_assets.demo.summary import format_table, served_table
     from rai_assets.serving.export import export_forecasts, served_accuracy
 
@@ -117,14 +118,16 @@ def demo(max_tenants: int | None, max_seasons: int | None, cohort: bool) -> None
                                    progress=click.echo)
         tenants = [s.tenant for s in summaries]
         ledger = _ledger()
-        served = [a for t in tenants for a in served_accuracy(ledger, t, ("harvest.gross_output_kg", "farm.size_ha"))]
+        spec = spec_by_id(SPEC_ID)  # the demo's tenants are all registered with the RiceFarms spec
+        served = [a for t in tenants for a in served_accuracy(ledger, t, (spec.target_numerator,
+                                                                          spec.target_denominator))]
         export_path = state / "demo" / "served-forecasts.csv"
         exported = export_forecasts(ledger, tenants, export_path)
     finally:
         _stop_owned(pid)
     failed = [r for r in runs if not r.success]
     click.echo("\n" + format_table(summaries))
-    click.echo("\nMAE in kg/ha on each tenant's latest season.")
+    click.echo(f"\nMAE in {spec.target_unit} on each tenant's latest season.")
     late = sorted({a.season for a in served})[-3:]
     click.echo(f"\nServed forecasts vs the naive baseline (tenant mean of earlier seasons), seasons {', '.join(late)}:")
     click.echo(served_table(served, late))
@@ -252,20 +255,21 @@ def tenant() -> None:
 @tenant.command("register")
 @click.argument("tenant_id")
 @click.option("--public-key", required=True, help="URL-safe base64 of the tenant's Ed25519 public key.")
-@click.option("--spec", default="rice-yield-v1", show_default=True, help="Model spec id (resources/model_specs).")
+@click.option("--spec", default="rice-yield-v1", show_default=True,
+              help="Model spec id (resources/model_specs); it names the tenant's contract, expectations and unit.")
 def tenant_register(tenant_id: str, public_key: str, spec: str) -> None:
     """Register TENANT_ID in the ledger and as a Dagster partition."""
     from dagster import DagsterInstance
 
     from rai_assets.adapters.ledger.tenants import register_tenant
-    from rai_assets.assets.common import spec_by_id
+    from rai_assets.assets.common import registrable_spec
     from rai_assets.assets.partitions import add_partitions
     from rai_assets.domain.ids import tenant_id as valid_tenant_id
     from rai_assets.domain.signing import parse_public_key
 
     try:  # everything checkable without the ledger is checked before it starts
         valid_tenant_id(tenant_id)
-        spec_by_id(spec)
+        registrable_spec(spec)  # the spec, its contract and its expectations suite are shipped
         parse_public_key(public_key)
     except ValueError as exc:
         raise click.ClickException(f"tenant {tenant_id!r} not registered: {exc}") from exc
@@ -556,7 +560,8 @@ def forecasts() -> None:
 @click.option("--tenant", "tenants", multiple=True, help="Only these tenants (default: every tenant partition).")
 @click.option("--season", default=None, help="Only this season.")
 def forecasts_export(out: Path, tenants: tuple[str, ...], season: str | None) -> None:
-    """Write the served forecasts (tenant, season, field_id, predicted_yield_kg_ha, model, model_version, source)."""
+    """Write the served forecasts (tenant, season, field_id, predicted_yield_kg_ha, model, model_version, source,
+    unit): the forecast is in ``unit``, the target unit of the model's spec."""
     from rai_assets.serving.export import export_forecasts, known_tenants
 
     _url, pid = _owned_ledger()

@@ -52,19 +52,24 @@ def drift_check(actionable: bool, reason: str, verdict: str) -> AssetCheckResult
                             description=reason, metadata={"verdict": verdict, "actionable": actionable})
 
 
-def evaluation_check(candidate_mae: float, naive_mae: float, champion_mae: float | None) -> AssetCheckResult:
-    """``candidate_beats_champion_and_naive``: held-out MAE (kg/ha) below naive and below the champion's."""
+def evaluation_check(candidate_mae: float, naive_mae: float, champion_mae: float | None,
+                     unit: str) -> AssetCheckResult:
+    """``candidate_beats_champion_and_naive``: held-out MAE below naive and below the champion's.
+
+    MAEs are in ``unit``, the spec's target unit (kg/ha for rice-yield-v1); the metadata keys keep their
+    ``_kg_ha`` names for backward compatibility and ``unit`` names the unit.
+    """
     beats_naive = candidate_mae < naive_mae
     beats_champion = champion_mae is None or candidate_mae < champion_mae
-    parts = [f"candidate {candidate_mae:,.0f} vs naive {naive_mae:,.0f} kg/ha"]
+    parts = [f"candidate {candidate_mae:,.0f} vs naive {naive_mae:,.0f} {unit}"]
     if champion_mae is not None:
-        parts.append(f"champion {champion_mae:,.0f} kg/ha")
+        parts.append(f"champion {champion_mae:,.0f} {unit}")
     return AssetCheckResult(
         check_name=CANDIDATE_BEATS, passed=beats_naive and beats_champion, severity=AssetCheckSeverity.WARN,
         description="; ".join(parts),
         metadata={"candidate_mae_kg_ha": round(candidate_mae, 1), "naive_mae_kg_ha": round(naive_mae, 1),
                   "champion_mae_kg_ha": round(champion_mae, 1) if champion_mae is not None else MetadataValue.null(),
-                  "beats_naive": beats_naive, "beats_champion": beats_champion})
+                  "beats_naive": beats_naive, "beats_champion": beats_champion, "unit": unit})
 
 
 def forecasts_check(served: int, fields: int, status: str) -> AssetCheckResult:

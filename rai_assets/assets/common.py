@@ -35,6 +35,28 @@ def spec_by_id(spec_id: str) -> ModelSpec:
     return load_model_spec(resources_dir() / "model_specs", spec_id)
 
 
+def registrable_spec(spec_id: str) -> ModelSpec:
+    """The model spec ``spec_id``, after checking that every file it names is shipped: its contract of the
+    accepted major (``resources/contracts/<name>/<major>.*.json``) and its expectations suite
+    (``resources/expectations/<suite>.json``) — what registering a tenant with it needs, so a tenant of a
+    new crop is configuration only and a missing file fails at registration, not at its first run.
+
+    Raises:
+        ModelSpecError: the spec file is missing or invalid.
+        ContractError: the spec's contract has no shipped version of its major (or a file is inconsistent).
+        ValueError: the spec's expectations suite file is missing (the message names the path).
+    """
+    from rai_assets.domain.contract import reader_for_major
+
+    spec = spec_by_id(spec_id)
+    reader_for_major(resources_dir() / "contracts", spec.contract_name, spec.contract_major)
+    suite = resources_dir() / "expectations" / f"{spec.expectations_suite}.json"
+    if not suite.is_file():
+        raise ValueError(f"model spec {spec_id!r} names expectations suite {spec.expectations_suite!r}, but {suite} "
+                         "does not exist")
+    return spec
+
+
 def partition_context(context: AssetExecutionContext, ledger: LedgerResource) -> PartitionContext:
     """Resolve and validate the partition, and load its tenant's model spec.
 

@@ -37,7 +37,6 @@ from rai_assets.domain.profile import season_profile
 from rai_assets.domain.snapshot import build_snapshot
 
 SNAPSHOT_ASSET = "dataset_snapshot"
-SUITE = "dataset_snapshot"
 CHECK = "snapshot_expectations"
 
 # A snapshot of (tenant, season) reads the tenant's events of the earlier seasons; Dagster cannot
@@ -71,7 +70,7 @@ def snapshot_key(tenant: str, season: str, merkle_root: str) -> str:
         )
     ],
     check_specs=[AssetCheckSpec(CHECK, asset=SNAPSHOT_ASSET, blocking=True, partitions_def=tenant_season_partitions,
-                                description="Great Expectations suite 'dataset_snapshot' (SNAP-3)")],
+                                description="The Great Expectations suite the tenant's model spec names (SNAP-3)")],
     partitions_def=tenant_season_partitions,
     backfill_policy=ONE_PARTITION_PER_RUN,
     can_subset=True,  # makes the check output optional, so a skipped first season is not an error
@@ -91,7 +90,7 @@ def dataset_snapshot(
         )
         return
     snap = build_snapshot(payloads, earlier, part.spec)
-    outcome = validate_frame(snap.frame, SUITE)
+    outcome = validate_frame(snap.frame, part.spec.expectations_suite)
     key = snapshot_key(part.tenant, part.season, snap.merkle_root)
     if not object_store.exists(key):
         object_store.put_bytes(key, snap.to_parquet(), write_once=True, content_type="application/vnd.apache.parquet")
@@ -116,7 +115,8 @@ def dataset_snapshot(
                 check_name=CHECK,
                 passed=outcome.success,
                 severity=AssetCheckSeverity.ERROR,
-                metadata={"evaluated": outcome.evaluated, "failed": MetadataValue.json(list(outcome.failed)),
+                metadata={"suite": outcome.suite, "evaluated": outcome.evaluated,
+                          "failed": MetadataValue.json(list(outcome.failed)),
                           "merkle_root": snap.merkle_root},
             )
         ],

@@ -31,11 +31,9 @@ from rai_assets.domain.ingestion import (
     deduplicate,
     process_batch,
 )
+from rai_assets.domain.model_spec import DEFAULT_CONTRACT, DEFAULT_CONTRACT_MAJOR
 from rai_assets.domain.profile import season_profile
 from rai_assets.resource_files import resources_dir
-
-CONTRACT = "learning-event"
-CONTRACT_MAJOR = 1
 
 
 def landing_prefix(tenant: str, season: str) -> str:
@@ -77,15 +75,15 @@ def record_ingestion_metrics(tenant: str, *, written: int, new_dead: int, reason
     backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
     kinds={"postgres"},
-    description="Learning events of one tenant-season: contract-checked (ING-1), Ed25519-verified (ING-3), "
-    "de-duplicated on (tenant, season, field) (ING-2); rejects go to the dead-letter table (ING-4).",
+    description="Learning events of one tenant-season: checked against the contract its model spec names "
+    "(ING-1), Ed25519-verified (ING-3), de-duplicated on (tenant, season, field) (ING-2); rejects go to the "
+    "dead-letter table (ING-4).",
 )
 def learning_events(
     context: AssetExecutionContext, ledger: LedgerResource, object_store: ObjectStoreResource
 ) -> MaterializeResult:
     """Ingest every landing batch of the partition into the ledger."""
     tenant, season = partition_ids(context)
-    contract = reader_for_major(resources_dir() / "contracts", CONTRACT, CONTRACT_MAJOR)
     prefix = landing_prefix(tenant, season)
     keys = object_store.list_keys(prefix)
     data_keys = [k for k in keys if k.endswith(DATA_SUFFIX)]
@@ -106,7 +104,13 @@ def learning_events(
         except UnknownTenantError:
             registered = None
         public_key = registered.public_key if registered else None
-        target = TargetRule.of_spec(spec_by_id(registered.model_spec)) if registered else None
+        spec = spec_by_id(registered.model_spec) if registered else None
+        target = TargetRule.of_spec(spec) if spec else None
+        # the tenant's spec names its contract; an unregistered tenant's lines are all dead-lettered before any
+        # contract check, so the reader it gets is only a placeholder
+        contract = reader_for_major(resources_dir() / "contracts",
+                                    spec.contract_name if spec else DEFAULT_CONTRACT,
+                                    spec.contract_major if spec else DEFAULT_CONTRACT_MAJOR)
         for data_key in data_keys:
             manifest_key = data_key[: -len(DATA_SUFFIX)] + MANIFEST_SUFFIX
             data = object_store.get_bytes(data_key)
@@ -142,8 +146,7 @@ def learning_events(
         total = event_store.count_events(conn, tenant, season)
         dead_total = event_store.count_dead_letters(conn, tenant, season)
         cadence_s, cadence_source = season_cadence_seconds(event_store.season_dates(conn, tenant), SEASON_CADENCE_S)
-        if registered is not None and total:
-            spec = spec_by_id(registered.model_spec)
+        if spec is not None and total:
             season_events = events_frame(event_store.load_events(conn, tenant, [season]), spec)
             upsert_season_profile(conn, tenant, season, season_profile(season_events, spec.numeric_features), total)
 

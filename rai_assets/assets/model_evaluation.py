@@ -37,9 +37,9 @@ from rai_assets.presentation import plots
     deps=[trained_model, learning_events],
     check_specs=[verdict_check(CANDIDATE_BEATS, "model_evaluation", "The candidate's held-out MAE beats the naive "
                                 "baseline and the champion's (point estimates; model_promotion tests them)")],
-    description="MAE / RMSE / R² (kg/ha) of the candidate on the partition's season, which it never saw, next to "
-    "the champion, the naive baseline (mean yield of earlier seasons) and a Cobb-Douglas OLS; for a cohort model the "
-    "member's MAE is also tagged on the cohort's MLflow version.",
+    description="MAE / RMSE / R² (target unit of the spec) of the candidate on the partition's season, which it "
+    "never saw, next to the champion, the naive baseline (mean yield of earlier seasons) and a Cobb-Douglas OLS; "
+    "for a cohort model the member's MAE is also tagged on the cohort's MLflow version.",
 )
 def model_evaluation(
     context: AssetExecutionContext,
@@ -99,7 +99,7 @@ def model_evaluation(
                 tags={"tenant": part.tenant, "season": part.season, "kind": "evaluation",
                       "candidate_version": str(candidate.mlflow_version), "dagster_run_id": part.run_id,
                       "snapshot_root": candidate.snapshot_root},
-                artifacts={"comparison.md": comparison.markdown_table()},
+                artifacts={"comparison.md": comparison.markdown_table(part.spec.target_unit)},
             )
         artifacts.record_evaluation(conn, tenant=part.tenant, season=part.season, model_id=candidate.model_id,
                                     champion_model_id=body["champion_model_id"], body=body, run_id=part.run_id)
@@ -137,11 +137,13 @@ def model_evaluation(
             else comparison.beats_champion,
             "holdout_rows": len(holdout),
             "promotion": promotion,
-            "comparison": MetadataValue.md(comparison.markdown_table()),
+            "comparison": MetadataValue.md(comparison.markdown_table(part.spec.target_unit)),
+            "unit": part.spec.target_unit,
             "candidate_model_version": MetadataValue.url(
                 mlflow_registry.model_version_url(part.tenant, candidate.mlflow_version)),
         },
-        check_results=[evaluation_check(cand.mae, naive.mae, champ_metrics.mae if champ_metrics else None)],
+        check_results=[evaluation_check(cand.mae, naive.mae, champ_metrics.mae if champ_metrics else None,
+                                        part.spec.target_unit)],
     )
 
 

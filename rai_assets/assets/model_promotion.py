@@ -452,6 +452,7 @@ def _advance(part: PartitionContext, ledger: LedgerResource, mlflow_registry: Ml
                                                reason="bias audit passed; scoring every field in shadow")
             artifacts.replace_forecasts(conn, tenant=tenant, season=season_id, model_id=candidate.model_id,
                                         role="shadow", run_id=run_id,
+                                        unit=spec.target_unit,
                                         predictions=dict(zip(season.ids, map(float, cand_pred), strict=True)))
             _record(conn, part, candidate, champion, "shadow", "shadow",
                     evidence={"bias_audit": audit_row["body_sha256"], "fields": len(season.ids)})

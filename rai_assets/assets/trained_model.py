@@ -20,7 +20,6 @@ from rai_assets.adapters.ledger.tenants import seasons_before
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.common import ASSET_GROUP, PartitionContext, partition_context
-from rai_assets.assets.dataset_snapshot import SUITE as SNAPSHOT_SUITE
 from rai_assets.assets.dataset_snapshot import dataset_snapshot
 from rai_assets.assets.model_io import snapshot_frame
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
@@ -164,7 +163,7 @@ def _train_cohort_model(context: AssetExecutionContext, part: PartitionContext, 
         by_member = cohorts.member_events(cconn, earlier)
     snapshots = {t: build_snapshot(payloads, earlier, part.spec) for t, payloads in by_member.items()}
     frames = {t: s.frame for t, s in snapshots.items()}
-    outcome = validate_frame(pooled_frame(frames), SNAPSHOT_SUITE)
+    outcome = validate_frame(pooled_frame(frames), part.spec.expectations_suite)
     if not outcome.success:
         raise ValueError(f"cohort {cohort!r} training window before {part.season} fails the snapshot expectations "
                          f"(SNAP-3): {list(outcome.failed)[:3]}")

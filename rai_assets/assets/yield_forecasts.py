@@ -36,8 +36,8 @@ from rai_assets.domain.sequential import canary_slice
     deps=[learning_events, serving_model],
     check_specs=[verdict_check(FORECASTS_COMPLETE, "yield_forecasts", "Every field of the season was served a "
                                                                         "forecast")],
-    description="Per-field yield forecasts (kg/ha) of the tenant's champion for the season (a CANARY model serves "
-    "its hashed slice of the fields), stored in the ledger "
+    description="Per-field yield forecasts (spec's unit) of the tenant's champion for the season (a CANARY model "
+    "serves its hashed slice of the fields), stored in the ledger "
     "for agronomists. Made before the season's labels judge any candidate, and never rewritten once served. "
     "While the tenant has no champion nothing is served (`fields` = 0, `status` says why).",
 )
@@ -72,21 +72,22 @@ def yield_forecasts(
     with ledger.connect(part.tenant) as conn:
         written = artifacts.replace_forecasts(conn, tenant=part.tenant, season=part.season,
                                               model_id=champion.model_id, role="champion", predictions=by_field,
-                                              run_id=part.run_id)
+                                              run_id=part.run_id, unit=part.spec.target_unit)
         if canary is not None and canary_fields:
             artifacts.replace_forecasts(conn, tenant=part.tenant, season=part.season, model_id=canary.model_id,
-                                        role="canary", predictions=canary_fields, run_id=part.run_id)
+                                        role="canary", predictions=canary_fields, run_id=part.run_id,
+                                        unit=part.spec.target_unit)
     preview = [[f, f"{v:,.0f}"] for f, v in sorted(by_field.items())[:10]]
     return _result(len(fields), {
         "fields": written,
         "served_by": champion.mlflow_ref,
-        "status": "served",
+        "status": "served", "unit": part.spec.target_unit,
         "mean_forecast_kg_ha": round(float(np.mean(predictions)), 1) if len(predictions) else 0.0,
         "champion_model_id": champion.model_id,
         "champion_mlflow_version": champion.mlflow_version or 0,
         "canary_fields": len(canary_fields),
         "canary": canary.mlflow_ref if canary is not None else "none",
-        "preview": MetadataValue.md(markdown_table(["field", "forecast kg/ha"], preview)),
+        "preview": MetadataValue.md(markdown_table(["field", f"forecast {part.spec.target_unit}"], preview)),
     })
 
 

@@ -19,6 +19,7 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.assets.learning_events import landing_prefix
 from rai_assets.domain.canonical import canonical_json
 from rai_assets.domain.ingestion import DATA_SUFFIX, MANIFEST_SUFFIX, build_manifest
+from rai_assets.domain.model_spec import DEFAULT_CONTRACT
 from rai_assets.domain.signing import KeyPair
 
 CONTRACT_VERSION = "1.0.0"
@@ -81,12 +82,17 @@ class LandedBatch:
 
 
 def write_batch(store: ObjectStoreResource, tenant: str, season: str, name: str, lines: list[bytes],
-                key: KeyPair, manifest_tenant: str | None = None) -> LandedBatch:
-    """Write ``<name>.jsonl`` and its signed manifest under the tenant-season landing prefix (write-once)."""
+                key: KeyPair, manifest_tenant: str | None = None, *, contract: str = DEFAULT_CONTRACT,
+                contract_version: str = CONTRACT_VERSION) -> LandedBatch:
+    """Write ``<name>.jsonl`` and its signed manifest under the tenant-season landing prefix (write-once).
+
+    ``contract``/``contract_version`` are what the manifest declares the lines follow (the RiceFarms
+    ``learning-event`` 1.0.0 by default; a tenant of another spec names its spec's contract).
+    """
     prefix = landing_prefix(tenant, season)
     data_key = f"{prefix}{name}{DATA_SUFFIX}"
-    manifest = build_manifest(manifest_tenant or tenant, season, f"{name}{DATA_SUFFIX}", lines, CONTRACT_VERSION,
-                              key)
+    manifest = build_manifest(manifest_tenant or tenant, season, f"{name}{DATA_SUFFIX}", lines, contract_version,
+                              key, contract=contract)
     store.put_bytes(data_key, b"".join(line + b"\n" for line in lines), write_once=True,
                     content_type="application/x-ndjson")
     store.put_bytes(f"{prefix}{name}{MANIFEST_SUFFIX}", canonical_json(manifest), write_once=True,

@@ -377,11 +377,12 @@ class ModelComparison:
             "beats_champion": self.beats_champion,
         }
 
-    def markdown_table(self) -> str:
+    def markdown_table(self, unit: str = "kg/ha") -> str:
         """Markdown table with one row each for candidate, champion, naive baseline and Cobb-Douglas
-        (columns n, MAE, RMSE in kg/ha, R², note), followed by the verdict lines."""
+        (columns n, MAE, RMSE in ``unit`` — the spec's target unit, kg/ha for rice-yield-v1 —, R², note),
+        followed by the verdict lines."""
         lines = [
-            "| Model | n | MAE (kg/ha) | RMSE (kg/ha) | R² | Note |",
+            f"| Model | n | MAE ({unit}) | RMSE ({unit}) | R² | Note |",
             "|---|---:|---:|---:|---:|---|",
             _metrics_row("candidate", self.candidate, ""),
             _metrics_row("champion", self.champion, "no champion yet"),

@@ -32,7 +32,7 @@ import pydantic_core
 from rai_assets.domain.canonical import canonical_json, sha256_hex
 from rai_assets.domain.contract import ContractError, MajorReader, reader_for_major
 from rai_assets.domain.ids import InvalidIdentifierError, field_id
-from rai_assets.domain.model_spec import ModelSpec
+from rai_assets.domain.model_spec import DEFAULT_CONTRACT, ModelSpec
 from rai_assets.domain.signing import KeyPair, SignatureError, verify
 
 MANIFEST_KIND = "rai-assets/landing-manifest"
@@ -196,16 +196,21 @@ def sign_manifest(manifest: Mapping[str, Any], key: KeyPair) -> dict[str, Any]:
 
 
 def build_manifest(
-    tenant: str, season: str, data_file: str, lines: list[bytes], contract_version: str, key: KeyPair
+    tenant: str, season: str, data_file: str, lines: list[bytes], contract_version: str, key: KeyPair,
+    contract: str = DEFAULT_CONTRACT,
 ) -> dict[str, Any]:
-    """Build and sign the manifest of a batch whose data file holds ``lines`` (without newlines)."""
+    """Build and sign the manifest of a batch whose data file holds ``lines`` (without newlines).
+
+    ``contract`` names the data contract the lines follow (the tenant's model spec's, e.g.
+    e.g. ``learning-event``) and ``contract_version`` its semantic version.
+    """
     return sign_manifest(
         {
             "kind": MANIFEST_KIND,
             "tenant_id": tenant,
             "season_id": season,
             "data_file": data_file,
-            "contract": "learning-event",
+            "contract": contract,
             "contract_version": contract_version,
             "line_count": len(lines),
             "line_sha256": [sha256_hex(line) for line in lines],
@@ -252,7 +257,8 @@ def process_batch(
         data: the raw JSON Lines bytes.
         manifest_bytes: the raw signed manifest, or None when it is missing.
         public_key_b64: the tenant's registered Ed25519 public key, None for an unknown tenant.
-        contract: the contract reader for the accepted major version (all its known minors).
+        contract: the contract reader of the tenant's model spec: its contract, accepted major and every
+            known minor. A manifest that declares another contract is rejected as a whole.
         target: the tenant's spec target and plausible range; lines whose derived target is not
             finite or not plausible are dead-lettered (None: not checked).
         map_chunks: a ``map`` to run :func:`check_chunk` over chunks of :data:`LINE_CHUNK` lines
@@ -285,6 +291,13 @@ def process_batch(
             lines,
             f"manifest is for tenant/season {body.get('tenant_id')!r}/{body.get('season_id')!r}, "
             f"landed under {tenant!r}/{season!r}",
+        )
+    if body.get("contract", contract.name) != contract.name:
+        return _whole_batch_rejected(
+            data_source,
+            lines,
+            f"manifest declares contract {body.get('contract')!r}, but tenant {tenant!r}'s model spec reads contract "
+            f"{contract.name!r} {contract.major}.x",
         )
 
     covered = lines[: len(digests)]

@@ -1,13 +1,26 @@
 """The per-tenant model spec: features, target, subgroups, thresholds — a versioned file.
 
 Specs live in ``resources/model_specs/<name>.json``; a tenant is registered with the spec it
-uses, so changing features is a new spec file, not a code change.
+uses, so changing features — or the crop — is a new spec file, not a code change. A spec owns:
+
+* its data contract: ``"contract": {"name": "<contract>", "major": <n>}`` — the JSON Schema files
+  ``resources/contracts/<contract>/<n>.<minor>.<patch>.json`` its tenants' events are checked against;
+* its Great Expectations suite: ``"expectations": "<suite>"`` — ``resources/expectations/<suite>.json``,
+  the blocking check on its training snapshots (SNAP-3);
+* its target and the target's unit: ``target.unit`` (``"kg/ha"`` for rice-yield-v1), which labels its
+  forecasts, exports and metadata.
+
+A spec without ``contract`` / ``expectations`` (``rice-yield-v1``, written before specs named them)
+reads the ``learning-event`` contract of major 1 and the ``dataset_snapshot`` suite
+(:data:`DEFAULT_CONTRACT`, :data:`DEFAULT_CONTRACT_MAJOR`, :data:`DEFAULT_EXPECTATIONS`), so its file —
+and the sha256 recorded in its models' lineage — stays as it was.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +28,13 @@ from typing import Any
 from rai_assets.domain.bias import BiasThresholds
 from rai_assets.domain.canonical import canonical_json, sha256_hex
 from rai_assets.domain.drift import DriftThresholds
+
+#: The contract, major and suite of a spec that does not name its own (specs older than these keys).
+DEFAULT_CONTRACT = "learning-event"
+DEFAULT_CONTRACT_MAJOR = 1
+DEFAULT_EXPECTATIONS = "dataset_snapshot"
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 class ModelSpecError(ValueError):
@@ -87,6 +107,10 @@ class ModelSpec:
     target_unit: str = ""
     # the target's physically plausible range (min, max); None: that side unbounded (ING-1)
     target_range: tuple[float | None, float | None] = (None, None)
+    # the data contract (name, accepted major) and the snapshot expectations suite this spec's tenants use
+    contract_name: str = DEFAULT_CONTRACT
+    contract_major: int = DEFAULT_CONTRACT_MAJOR
+    expectations_suite: str = DEFAULT_EXPECTATIONS
 
     @property
     def spec_id(self) -> str:
@@ -129,6 +153,32 @@ def _plausible_range(target: dict[str, Any], where: str) -> tuple[float | None, 
     return low, high
 
 
+def _contract(doc: dict[str, Any], where: str) -> tuple[str, int]:
+    """``contract`` ``{"name": <slug>, "major": <int ≥ 0>}``; the defaults when the key is absent."""
+    if "contract" not in doc:
+        return DEFAULT_CONTRACT, DEFAULT_CONTRACT_MAJOR
+    spec = _req(doc, "contract", dict, where)
+    name = _req(spec, "name", str, f"{where} contract")
+    major = _req(spec, "major", int, f"{where} contract")
+    if not _SLUG.match(name):
+        raise ModelSpecError(f"{where} contract: name {name!r} is not a folder name under resources/contracts "
+                             "(lower-case letters, digits, '-', '_')")
+    if isinstance(major, bool) or major < 0:
+        raise ModelSpecError(f"{where} contract: major must be an integer >= 0, got {major!r}")
+    return name, major
+
+
+def _expectations(doc: dict[str, Any], where: str) -> str:
+    """``expectations``: the suite's file stem under ``resources/expectations``; the default when absent."""
+    if "expectations" not in doc:
+        return DEFAULT_EXPECTATIONS
+    suite = _req(doc, "expectations", str, where)
+    if not _SLUG.match(suite):
+        raise ModelSpecError(f"{where}: expectations {suite!r} is not a suite file stem under "
+                             "resources/expectations (lower-case letters, digits, '-', '_')")
+    return suite
+
+
 def parse_model_spec(doc: dict[str, Any], where: str = "model spec") -> ModelSpec:
     """Parse a decoded spec document.
 
@@ -139,6 +189,7 @@ def parse_model_spec(doc: dict[str, Any], where: str = "model spec") -> ModelSpe
     classic = _req(doc, "classic_model", dict, where)
     xgb = dict(_req(doc, "xgboost", dict, where))
     seed = int(xgb.pop("seed", 0))
+    contract_name, contract_major = _contract(doc, where)
     subgroups = tuple(
         SubgroupSpec(
             name=name,
@@ -173,6 +224,9 @@ def parse_model_spec(doc: dict[str, Any], where: str = "model spec") -> ModelSpe
         retraining=RetrainingSpec(**doc.get("retraining", {})),
         target_unit=str(target.get("unit", "")),
         target_range=_plausible_range(target, where),
+        contract_name=contract_name,
+        contract_major=contract_major,
+        expectations_suite=_expectations(doc, where),
     )
 
 

@@ -16,7 +16,11 @@ from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import season_order
 from rai_assets.domain.ids import tenant_id as valid_tenant_id
 
-COLUMNS = ("tenant", "season", "field_id", "predicted_yield_kg_ha", "model", "model_version", "source")
+#: CSV columns. ``predicted_yield_kg_ha`` keeps its name (rice consumers read it) and holds the forecast in the
+#: unit of the ``unit`` column — the target unit of the model's spec (``kg/ha`` for rice-yield-v1, whatever
+#: ``target.unit`` another spec names); ``unit`` is appended last so positional readers of the first seven
+#: columns are unaffected.
+COLUMNS = ("tenant", "season", "field_id", "predicted_yield_kg_ha", "model", "model_version", "source", "unit")
 
 
 def known_tenants() -> list[str]:
@@ -60,7 +64,8 @@ def export_forecasts(ledger: LedgerResource, tenants: Sequence[str], out: Path, 
 
 @dataclass(frozen=True)
 class ServedAccuracy:
-    """MAE (kg/ha) of the served forecasts and of the naive baseline on one tenant-season."""
+    """MAE (in the spec's target unit, e.g. kg/ha) of the served forecasts and of the naive baseline on one
+    tenant-season."""
 
     tenant: str
     season: str

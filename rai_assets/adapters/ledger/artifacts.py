@@ -106,8 +106,18 @@ def latest_signed(conn: Conn, table: str, tenant: str, season: str) -> dict[str,
 
 
 def replace_forecasts(conn: Conn, *, tenant: str, season: str, model_id: int, role: str,
-                      predictions: dict[str, float], run_id: str) -> int:
-    """Store per-field forecasts of ``model_id`` for (tenant, season); returns rows written."""
+                      predictions: dict[str, float], run_id: str, unit: str) -> int:
+    """Store per-field forecasts of ``model_id`` for (tenant, season); returns rows written.
+
+    ``predictions`` maps field id to the forecast in ``unit``, the target unit of the model's spec
+    (``kg/ha`` for rice-yield-v1); the unit is stored with every row.
+
+    Raises:
+        ValueError: ``unit`` is empty.
+    """
+    if not unit:
+        raise ValueError(f"forecasts of model {model_id} for {tenant}/{season}: the unit is empty (the model "
+                         "spec's target.unit must name it)")
     conn.execute(
         "DELETE FROM yield_forecasts WHERE tenant_id = %s AND season_id = %s AND model_id = %s AND role = %s",
         (tenant, season, model_id, role),
@@ -115,8 +125,8 @@ def replace_forecasts(conn: Conn, *, tenant: str, season: str, model_id: int, ro
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO yield_forecasts (tenant_id, season_id, field_id, model_id, role, predicted_yield_kg_ha,"
-            " dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [(tenant, season, f, model_id, role, float(v), run_id) for f, v in predictions.items()],
+            " unit, dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [(tenant, season, f, model_id, role, float(v), unit, run_id) for f, v in predictions.items()],
         )
     return len(predictions)
 
@@ -146,14 +156,16 @@ def served_forecasts(conn: Conn, tenant: str, season: str | None = None) -> list
     """The forecast each field was served, per season: the canary's where the field was in a canary
     slice, else the latest champion forecast (REG-10 fallbacks included).
 
-    Rows: ``tenant, season, field_id, predicted_yield_kg_ha, model, model_version, source`` with
-    ``source`` one of ``champion`` (the tenant's own model), ``cohort`` (a cohort model), ``fallback``
-    (the naive baseline after the floor tripped) or ``canary``; in season (calendar) then field order.
+    Rows: ``tenant, season, field_id, predicted_yield_kg_ha, model, model_version, source, unit`` with
+    ``predicted_yield_kg_ha`` the forecast in ``unit`` (the target unit of the model's spec; the key keeps
+    its rice-era name for backward compatibility) and ``source`` one of ``champion`` (the tenant's own
+    model), ``cohort`` (a cohort model), ``fallback`` (the naive baseline after the floor tripped) or
+    ``canary``; in season (calendar) then field order.
     Readable by the agronomist role (GOV-4).
     """
     rows = conn.execute(
-        "SELECT f.season_id, f.field_id, f.role, f.predicted_yield_kg_ha, m.mlflow_model_name, m.mlflow_version,"
-        " m.kind, c.ordinal FROM yield_forecasts f JOIN model_versions m ON m.model_id = f.model_id"
+        "SELECT f.season_id, f.field_id, f.role, f.predicted_yield_kg_ha, f.unit, m.mlflow_model_name,"
+        " m.mlflow_version, m.kind, c.ordinal FROM yield_forecasts f JOIN model_versions m ON m.model_id = f.model_id"
         " JOIN season_calendar c ON c.tenant_id = f.tenant_id AND c.season_id = f.season_id"
         " WHERE f.tenant_id = %s AND (%s::text IS NULL OR f.season_id = %s) AND f.role IN ('champion', 'canary')"
         " ORDER BY f.created_at, f.model_id",
@@ -170,6 +182,7 @@ def served_forecasts(conn: Conn, tenant: str, season: str | None = None) -> list
             "predicted_yield_kg_ha": float(r["predicted_yield_kg_ha"]), "model": r["mlflow_model_name"],
             "model_version": r["mlflow_version"],
             "source": "canary" if r["role"] == "canary" else SOURCES.get(str(r["kind"]), "champion"),
+            "unit": r["unit"],
         }
     return [chosen[k] for k in sorted(chosen)]
 
