@@ -66,26 +66,42 @@ def test_a_new_tenants_seasons_are_its_own_order_gov_1(ledger: LedgerResource, s
             register_season(conn, b, "1931b", follows="1932")
 
 
+ROLES = ("app", "manager", "admin", "agronomist")
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("write", ["insert", "update", "delete"])
 @pytest.mark.parametrize("table", ["seasons", "season_calendar"])
-def test_a_tenant_session_cannot_write_the_calendar_directly_gov_4(ledger: LedgerResource, suffix: str,
-                                                                   table: str):
-    """GOV-4: the app role has no INSERT on the registry or the calendar (only rai_register_season)."""
-    tenant = f"cal-w-{suffix}"
+def test_no_role_writes_the_calendar_directly_gov_4(ledger: LedgerResource, suffix: str, table: str, write: str,
+                                                    role: str):
+    """GOV-4 (pen test, every ledger login role): no INSERT, UPDATE or DELETE on the registry or the calendar;
+    the only writer is rai_register_season."""
+    tenant = f"cal-w-{suffix}-{role[:3]}-{write[:3]}"
     _tenant(ledger, tenant, ["s01"])
-    sql = {"seasons": "INSERT INTO seasons (season_id, ordinal) VALUES ('sneaky', 999)",
-           "season_calendar": f"INSERT INTO season_calendar (tenant_id, season_id, ordinal) VALUES ('{tenant}',"
-                              " 's01', 0.5)"}[table]
-    with pytest.raises(psycopg.errors.InsufficientPrivilege), ledger.connect(tenant) as conn:
+    sql = {
+        ("seasons", "insert"): "INSERT INTO seasons (season_id, ordinal) VALUES ('sneaky', 999)",
+        ("seasons", "update"): "UPDATE seasons SET ordinal = ordinal + 1000 WHERE season_id = 's01'",
+        ("seasons", "delete"): "DELETE FROM seasons WHERE season_id = 's01'",
+        ("season_calendar", "insert"): f"INSERT INTO season_calendar (tenant_id, season_id, ordinal) VALUES "
+                                       f"('{tenant}', 's01', 0.5)",
+        ("season_calendar", "update"): f"UPDATE season_calendar SET ordinal = -1 WHERE tenant_id = '{tenant}'",
+        ("season_calendar", "delete"): f"DELETE FROM season_calendar WHERE tenant_id = '{tenant}'",
+    }[(table, write)]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), ledger.connect(tenant, role=role) as conn:
         conn.execute(sql)
+    with ledger.connect(tenant) as conn:
+        assert season_order(conn, tenant) == ["s01"]
 
 
-def test_a_tenant_session_cannot_register_another_tenants_season_gov_1(ledger: LedgerResource, suffix: str):
-    """GOV-1: the SECURITY DEFINER gate only writes the session's own tenant's calendar."""
-    a, b = f"cal-x-{suffix}", f"cal-y-{suffix}"
+@pytest.mark.parametrize("role", ["app", "manager", "admin"])
+def test_no_session_registers_another_tenants_season_gov_1(ledger: LedgerResource, suffix: str, role: str):
+    """GOV-1 (pen test): the SECURITY DEFINER gate only writes the session's own tenant's calendar, whatever
+    the role that may call it."""
+    a, b = f"cal-x-{suffix}-{role}", f"cal-y-{suffix}-{role}"
     _tenant(ledger, a, ["s01"])
     _tenant(ledger, b, ["s01"])
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="may not register"), \
-            ledger.connect(a) as conn:
+            ledger.connect(a, role=role) as conn:
         register_season(conn, b, "s99")
     with ledger.connect(b) as conn:
         assert season_order(conn, b) == ["s01"]
