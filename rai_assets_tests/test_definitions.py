@@ -71,3 +71,14 @@ def test_governance_jobs_and_retention_schedule():
 
 def test_resources_are_the_four_adapters():
     assert set(defs.resources) == {"ledger", "object_store", "mlflow_registry", "signer"}
+
+
+def test_assets_follow_dagster_conventions():
+    """Issue 10 item 5: owners on every asset; the tables people query carry a column schema."""
+    for key in EXPECTED:
+        spec = defs.resolve_assets_def(key).specs_by_key[AssetKey(key)]
+        assert list(spec.owners) == ["team:ml-platform"], key
+        assert spec.kinds, key
+    for key in ("learning_events", "yield_forecasts"):
+        schema = defs.resolve_assets_def(key).specs_by_key[AssetKey(key)].metadata["dagster/column_schema"]
+        assert "field_id" in {c.name for c in schema.columns}, key

@@ -31,7 +31,7 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.checks import BIAS_PASSED, bias_check, verdict_check
-from rai_assets.assets.common import ASSET_GROUP, partition_context
+from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, partition_context
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
@@ -176,6 +176,7 @@ def audit_and_record(ledger: LedgerResource, object_store: ObjectStoreResource, 
     partitions_def=tenant_season_partitions,
     backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
     kinds={"fairlearn"},
     deps=[model_evaluation],
     check_specs=[verdict_check(BIAS_PASSED, "bias_audit", "The candidate's bias audit passed and its signature "
@@ -214,7 +215,7 @@ def bias_audit(
             "sha256": doc.body_sha256,
             "signature": doc.signature,
             "object": MetadataValue.path(object_store.uri(key)),
-            "model_id": candidate.model_id,
+            "model": candidate.mlflow_ref,
             "signature_verified": verified,
         },
         check_results=[bias_check(audit.verdict, verified, list(audit.reasons))],

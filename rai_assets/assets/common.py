@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from dagster import AssetExecutionContext, Backoff, RetryPolicy
+from dagster import AssetExecutionContext, Backoff, RetryPolicy, TableColumn, TableSchema
 
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import get_tenant
@@ -14,6 +14,8 @@ from rai_assets.domain.model_spec import ModelSpec, load_model_spec
 from rai_assets.resource_files import resources_dir
 
 ASSET_GROUP = "tenant_season"
+#: Who answers for the tenant × season assets in the Dagster UI (``owners``; a team, as Dagster documents).
+ASSET_OWNERS = ["team:ml-platform"]
 
 # INF-4: failed steps retry up to 5 times with exponential backoff from 1 s (1, 2, 4, 8, 16 s).
 STEP_RETRY = RetryPolicy(max_retries=5, delay=1.0, backoff=Backoff.EXPONENTIAL)
@@ -77,3 +79,8 @@ def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def column_schema(*columns: tuple[str, str, str]) -> dict[str, TableSchema]:
+    """Definition metadata ``dagster/column_schema`` from ``(name, type, description)`` triples."""
+    return {"dagster/column_schema": TableSchema(columns=[TableColumn(n, t, description=d) for n, t, d in columns])}

@@ -25,7 +25,7 @@ from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import seasons_before
 from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
-from rai_assets.assets.common import ASSET_GROUP, partition_context
+from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.partitions import (
     ONE_PARTITION_PER_RUN,
@@ -62,6 +62,7 @@ def snapshot_key(tenant: str, season: str, merkle_root: str) -> str:
             deps=[AssetDep(learning_events, partition_mapping=_EARLIER_SEASONS_OF_TENANT)],
             skippable=True,
             group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
             kinds={"parquet", "s3"},
             partitions_def=tenant_season_partitions,
             description="Training window of the partition: the tenant's events of all seasons before it, as "

@@ -15,7 +15,7 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.checks import DRIFT_NOT_ACTIONABLE, drift_check, verdict_check
-from rai_assets.assets.common import ASSET_GROUP, markdown_table, partition_context
+from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, markdown_table, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame, snapshot_frame, trained_on
@@ -36,6 +36,7 @@ NO_REFERENCE = "no_reference"
     partitions_def=tenant_season_partitions,
     backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
     kinds={"scipy"},
     deps=[learning_events, model_evaluation],
     check_specs=[verdict_check(DRIFT_NOT_ACTIONABLE, "drift_report", "The report is not actionable under the "

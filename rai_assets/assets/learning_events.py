@@ -16,7 +16,7 @@ from rai_assets.adapters.ledger.profiles import upsert_season_profile
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import Tenant, UnknownTenantError, get_tenant, register_season
 from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
-from rai_assets.assets.common import ASSET_GROUP, markdown_table, spec_by_id
+from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, column_schema, markdown_table, spec_by_id
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, partition_ids, tenant_season_partitions
 from rai_assets.assets.worker_pool import chunk_map
 from rai_assets.domain.cadence import season_cadence_seconds
@@ -74,7 +74,17 @@ def record_ingestion_metrics(tenant: str, *, written: int, new_dead: int, reason
     partitions_def=tenant_season_partitions,
     backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
     kinds={"postgres"},
+    metadata=column_schema(
+        ("tenant_id", "text", "the tenant (row-level security key)"),
+        ("season_id", "text", "the season, in the tenant's calendar"),
+        ("field_id", "text", "the field; one event per (tenant, season, field)"),
+        ("payload", "jsonb", "the event as the contract named by the tenant's model spec defines it"),
+        ("payload_sha256", "char(64)", "SHA-256 of the canonical payload, checked by the database"),
+        ("source_file", "text", "object key of the upload the event came from"),
+        ("line_no", "integer", "line of the event in that upload"),
+    ),
     description="Learning events of one tenant-season: checked against the contract its model spec names "
     "(ING-1), Ed25519-verified (ING-3), de-duplicated on (tenant, season, field) (ING-2); rejects go to the "
     "dead-letter table (ING-4).",

@@ -13,7 +13,7 @@ from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.checks import CANDIDATE_BEATS, evaluation_check, verdict_check
-from rai_assets.assets.common import ASSET_GROUP, partition_context
+from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on, training_history
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
@@ -33,6 +33,7 @@ from rai_assets.presentation import plots
     partitions_def=tenant_season_partitions,
     backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
     kinds={"mlflow"},
     deps=[trained_model, learning_events],
     check_specs=[verdict_check(CANDIDATE_BEATS, "model_evaluation", "The candidate's held-out MAE beats the naive "
@@ -68,11 +69,11 @@ def model_evaluation(
     if champion is not None and champion.model_id == candidate.model_id:
         champion_note = "the candidate is the champion"
     elif champion is not None and trained_on(ledger, champion, part.season):
-        champion_note = f"champion (model {champion.model_id}) was trained on {part.season}: not compared"
+        champion_note = f"champion {champion.mlflow_ref} was trained on {part.season}: not compared"
     elif champion is not None:
         champ_metrics = regression_metrics(actual, model_predictions(mlflow_registry, champion, holdout, spec,
                                                                       ledger=ledger, season=part.season))
-        champion_note = f"model {champion.model_id} (MLflow v{champion.mlflow_version})"
+        champion_note = f"champion {champion.mlflow_ref}"
     cd_metrics, cd_note = None, None
     try:
         cd = fit_cobb_douglas(history, spec.classic_model.output, spec.classic_model.inputs,
@@ -99,7 +100,7 @@ def model_evaluation(
                 tags={"tenant": part.tenant, "season": part.season, "kind": "evaluation",
                       "candidate_version": str(candidate.mlflow_version), "dagster_run_id": part.run_id,
                       "snapshot_root": candidate.snapshot_root},
-                artifacts={"comparison.md": comparison.markdown_table(part.spec.target_unit)},
+                artifacts={"comparison.md": comparison.markdown_table(part.spec.target_unit, champion_note)},
             )
         artifacts.record_evaluation(conn, tenant=part.tenant, season=part.season, model_id=candidate.model_id,
                                     champion_model_id=body["champion_model_id"], body=body, run_id=part.run_id)
@@ -137,7 +138,7 @@ def model_evaluation(
             else comparison.beats_champion,
             "holdout_rows": len(holdout),
             "promotion": promotion,
-            "comparison": MetadataValue.md(comparison.markdown_table(part.spec.target_unit)),
+            "comparison": MetadataValue.md(comparison.markdown_table(part.spec.target_unit, champion_note)),
             "unit": part.spec.target_unit,
             "candidate_model_version": MetadataValue.url(
                 mlflow_registry.model_version_url(part.tenant, candidate.mlflow_version)),

@@ -43,7 +43,7 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.bias_audit import bias_audit
-from rai_assets.assets.common import ASSET_GROUP, STEP_RETRY, PartitionContext, partition_context
+from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, STEP_RETRY, PartitionContext, partition_context
 from rai_assets.assets.drift_report import drift_report
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, naive_mean, season_frame, trained_on
@@ -322,6 +322,7 @@ def _naive_model(season: _Season, naive_pred: np.ndarray) -> ModelVersion:
     partitions_def=tenant_season_partitions,
     backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
     kinds={"mlflow", "postgres"},
     deps=[model_evaluation, bias_audit, drift_report, yield_forecasts],
     retry_policy=STEP_RETRY,

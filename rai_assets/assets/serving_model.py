@@ -44,7 +44,7 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.bias_audit import audit_and_record
-from rai_assets.assets.common import ASSET_GROUP, STEP_RETRY, PartitionContext, partition_context
+from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, STEP_RETRY, PartitionContext, partition_context
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.domain.lifecycle import ModelState
@@ -165,6 +165,7 @@ def _record_on(conn: Any, part: PartitionContext, candidate: model_store.ModelVe
     partitions_def=tenant_season_partitions,
     backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
     kinds={"postgres", "mlflow"},
     deps=[trained_model],
     retry_policy=STEP_RETRY,

@@ -19,7 +19,7 @@ from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import seasons_before
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
-from rai_assets.assets.common import ASSET_GROUP, PartitionContext, partition_context
+from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, PartitionContext, partition_context
 from rai_assets.assets.dataset_snapshot import dataset_snapshot
 from rai_assets.assets.model_io import snapshot_frame
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
@@ -40,6 +40,7 @@ tracer = trace.get_tracer("rai_assets")
     partitions_def=tenant_season_partitions,
     backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
     kinds={"xgboost", "mlflow"},
     deps=[dataset_snapshot],
     tags={"rai/gpu": "optional"}, op_tags=TRAINING_OP_TAGS,  # REG-8: GPU step pod on K8s (rai_assets/deployment.py)

@@ -20,7 +20,14 @@ from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.checks import FORECASTS_COMPLETE, forecasts_check, verdict_check
-from rai_assets.assets.common import ASSET_GROUP, PartitionContext, markdown_table, partition_context
+from rai_assets.assets.common import (
+    ASSET_GROUP,
+    ASSET_OWNERS,
+    PartitionContext,
+    column_schema,
+    markdown_table,
+    partition_context,
+)
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
@@ -32,7 +39,16 @@ from rai_assets.domain.sequential import canary_slice
     partitions_def=tenant_season_partitions,
     backfill_policy=ONE_PARTITION_PER_RUN,
     group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
     kinds={"postgres"},
+    metadata=column_schema(
+        ("tenant_id", "text", "the tenant"), ("season_id", "text", "the season forecast"),
+        ("field_id", "text", "the field"),
+        ("predicted_yield_kg_ha", "double precision", "the forecast, in the unit of the `unit` column"),
+        ("unit", "text", "the target unit of the tenant's model spec (kg/ha for rice, bu/ac for barley)"),
+        ("model_id", "bigint", "the ledger's model version that made it (MLflow name and version in the export)"),
+        ("role", "text", "champion (served), canary (served on the canary's slice) or shadow (scored, not served)"),
+    ),
     deps=[learning_events, serving_model],
     check_specs=[verdict_check(FORECASTS_COMPLETE, "yield_forecasts", "Every field of the season was served a "
                                                                         "forecast")],
@@ -83,7 +99,6 @@ def yield_forecasts(
         "served_by": champion.mlflow_ref,
         "status": "served", "unit": part.spec.target_unit,
         "mean_forecast_kg_ha": round(float(np.mean(predictions)), 1) if len(predictions) else 0.0,
-        "champion_model_id": champion.model_id,
         "champion_mlflow_version": champion.mlflow_version or 0,
         "canary_fields": len(canary_fields),
         "canary": canary.mlflow_ref if canary is not None else "none",

@@ -377,15 +377,17 @@ class ModelComparison:
             "beats_champion": self.beats_champion,
         }
 
-    def markdown_table(self, unit: str = "kg/ha") -> str:
+    def markdown_table(self, unit: str = "kg/ha", champion_note: str | None = None) -> str:
         """Markdown table with one row each for candidate, champion, naive baseline and Cobb-Douglas
         (columns n, MAE, RMSE in ``unit`` — the spec's target unit, kg/ha for rice-yield-v1 —, R², note),
-        followed by the verdict lines."""
+        followed by the verdict lines. ``champion_note`` names the champion (or why it is not compared);
+        without one the row says "no champion yet" only when there are no champion metrics."""
+        note = champion_note if champion_note is not None else ("" if self.champion else "no champion yet")
         lines = [
             f"| Model | n | MAE ({unit}) | RMSE ({unit}) | R² | Note |",
             "|---|---:|---:|---:|---:|---|",
             _metrics_row("candidate", self.candidate, ""),
-            _metrics_row("champion", self.champion, "no champion yet"),
+            _metrics_row("champion", self.champion, note),
             _metrics_row("naive baseline", self.naive, ""),
             _metrics_row("Cobb-Douglas", self.cobb_douglas, self.cobb_douglas_note or ""),
         ]

@@ -244,6 +244,14 @@ def test_compare_models_without_champion_or_cobb_douglas() -> None:
     assert "Beats champion: n/a (no champion)" in md
 
 
+def test_a_row_with_champion_metrics_never_says_there_is_no_champion() -> None:
+    """Issue 10 item 5: the comparison said "no champion yet" on a row holding the champion's metrics."""
+    c = compare_models(CANDIDATE, NAIVE, champion=CHAMPION, cobb_douglas=COBB)
+    assert "no champion yet" not in c.markdown_table()
+    named = c.markdown_table("kg/ha", "champion yield-t/3")
+    assert "| champion | 30 | 450.0 | 560.0 | 0.550 | champion yield-t/3 |" in named
+
+
 def test_compare_models_tie_does_not_beat() -> None:
     c = compare_models(CANDIDATE, NAIVE, champion=CANDIDATE, cobb_douglas=COBB)
     assert c.beats_champion is False
