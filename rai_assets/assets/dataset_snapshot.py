@@ -62,7 +62,7 @@ def snapshot_key(tenant: str, season: str, merkle_root: str) -> str:
             deps=[AssetDep(learning_events, partition_mapping=_EARLIER_SEASONS_OF_TENANT)],
             skippable=True,
             group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
+            owners=ASSET_OWNERS,
             kinds={"parquet", "s3"},
             partitions_def=tenant_season_partitions,
             description="Training window of the partition: the tenant's events of all seasons before it, as "
