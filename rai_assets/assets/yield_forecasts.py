@@ -45,7 +45,7 @@ from rai_assets.domain.sequential import canary_slice
         ("tenant_id", "text", "the tenant"), ("season_id", "text", "the season forecast"),
         ("field_id", "text", "the field"),
         ("predicted_yield_kg_ha", "double precision", "the forecast, in the unit of the `unit` column"),
-        ("unit", "text", "the target unit of the tenant's model spec (kg/ha for rice, bu/ac for barley)"),
+        ("unit", "text", "the target unit of the tenant's model spec (e.g. kg/ha)"),
         ("model_id", "bigint", "the ledger's model version that made it (MLflow name and version in the export)"),
         ("role", "text", "champion (served), canary (served on the canary's slice) or shadow (scored, not served)"),
     ),

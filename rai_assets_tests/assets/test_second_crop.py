@@ -117,11 +117,10 @@ def test_a_barley_tenant_is_configuration_only_ing1_ing4_snap3_reg1(resources, s
     rice_line = canonical_json(rice_shaped_event(tenant, SEASONS[0]))
     write_batch(store, tenant, SEASONS[0], "rice-as-barley", [rice_line], key, contract=spec.contract_name)
     write_batch(store, tenant, SEASONS[0], "rice-upload", [rice_line], key)  # manifest: learning-event
-    with resources["ledger"].connect() as conn:
-        for ordinal, season in enumerate(SEASONS, start=1):
-            register_season(conn, season, ordinal=ordinal, label=f"barley season {season}")
     with resources["ledger"].connect(tenant) as conn:
         register_tenant(conn, tenant, key.public_key_b64, SPEC_ID, display_name="Barley cooperative")
+        for season in SEASONS:  # the tenant's own calendar (issue 8 item 3)
+            register_season(conn, tenant, season, label=f"barley season {season}")
     add_partitions(instance, tenants=[tenant], seasons=SEASONS)
 
     run_seasons(resources, instance, tenant, SEASONS)
