@@ -270,8 +270,8 @@ def main() -> int:
     b, f = figures(base), figures(full)
     delta = {k: f[k] - b[k] for k in f}
     print(f"{base['tenants']:,} → {full['tenants']:,} tenants adds: code server {delta['code_server_mb']:+.0f} MB "
-          f"({delta['code_server_mb'] * 1e3 / added:+.1f} kB a tenant), run worker {delta['run_worker_mb']:+.0f} MB, "
-          f"largest step process {delta['step_process_mb']:+.0f} MB")
+          f"({delta['code_server_mb'] * 1e3 / added:+.1f} kB a tenant), run worker {delta['run_worker_mb']:+.1f} MB, "
+          f"largest step process {delta['step_process_mb']:+.1f} MB")
     doc = {"benchmark": "memory", "tenants": full["tenants"], "baseline_tenants": base["tenants"],
            "cpu_count": os.cpu_count(), "unit": "MB (10^6 bytes), VmHWM", "phases": phases,
            "peak_rss_mb": f, "baseline_peak_rss_mb": b, "added_mb": delta,
