@@ -112,15 +112,19 @@ class MlflowRegistryResource(ConfigurableResource):
         return tag if model_name in (None, cls.model_name(tenant)) else f"{tag}-{tenant}"
 
     def logged_model_id(self, registered_model: str, version: int) -> str | None:
-        """The MLflow 3 logged model (``model_id``) behind ``registered_model`` version ``version``, or None
-        when the version does not exist or predates logged models."""
+        """The MLflow 3 logged model (``model_id``, ``m-<hex>``) behind ``registered_model`` version ``version``:
+        the version's ``model_id``, else the id in its ``models:/m-…`` source; None when the version does not
+        exist or was not registered from a logged model."""
         from mlflow.exceptions import MlflowException
 
         try:
             mv = self.client().get_model_version(registered_model, str(version))
         except MlflowException:
             return None
-        return str(mv.model_id) if getattr(mv, "model_id", None) else None
+        if getattr(mv, "model_id", None):
+            return str(mv.model_id)
+        source = str(mv.source or "")  # the SQLite store leaves model_id empty; the source is models:/<model_id>
+        return source.removeprefix("models:/") if source.startswith("models:/m-") else None
 
     def versions_with_tags(self, registered_model: str) -> dict[int, dict[str, str]]:
         """Version → tags of every version of ``registered_model`` (empty when it does not exist)."""
