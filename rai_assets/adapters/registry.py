@@ -103,7 +103,28 @@ class MlflowRegistryResource(ConfigurableResource):
     @classmethod
     def state_tag(cls, tenant: str, model_name: str | None = None) -> str:
         """The version tag holding the ledger's state: ``ledger_state`` (``ledger_state-<tenant>`` on a cohort's)."""
-        return "ledger_state" if model_name in (None, cls.model_name(tenant)) else f"ledger_state-{tenant}"
+        return cls.ledger_tag("ledger_state", tenant, model_name)
+
+    @classmethod
+    def ledger_tag(cls, tag: str, tenant: str, model_name: str | None = None) -> str:
+        """A version tag mirrored from the tenant's ledger (``ledger_state``, ``validation_mae`` …): ``tag`` on
+        the tenant's own model, ``<tag>-<tenant>`` on a cohort's (each member has its own)."""
+        return tag if model_name in (None, cls.model_name(tenant)) else f"{tag}-{tenant}"
+
+    def logged_model_id(self, registered_model: str, version: int) -> str | None:
+        """The MLflow 3 logged model (``model_id``, ``m-<hex>``) behind ``registered_model`` version ``version``:
+        the version's ``model_id``, else the id in its ``models:/m-…`` source; None when the version does not
+        exist or was not registered from a logged model."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client().get_model_version(registered_model, str(version))
+        except MlflowException:
+            return None
+        if getattr(mv, "model_id", None):
+            return str(mv.model_id)
+        source = str(mv.source or "")  # the SQLite store leaves model_id empty; the source is models:/<model_id>
+        return source.removeprefix("models:/") if source.startswith("models:/m-") else None
 
     def versions_with_tags(self, registered_model: str) -> dict[int, dict[str, str]]:
         """Version → tags of every version of ``registered_model`` (empty when it does not exist)."""
@@ -267,8 +288,13 @@ class MlflowRegistryResource(ConfigurableResource):
         return int(mv.version)
 
     def log_evaluation(self, *, tenant: str, season: str, run_name: str, metrics: Mapping[str, float],
-                       tags: Mapping[str, str], artifacts: Mapping[str, str]) -> str:
+                       tags: Mapping[str, str], artifacts: Mapping[str, str],
+                       model_metrics: Mapping[str, Mapping[str, float]] | None = None) -> str:
         """Log an evaluation run (metrics per compared model, text artifacts) in the tenant's experiment.
+
+        ``model_metrics`` maps an MLflow 3 logged model's ``model_id`` (see :meth:`logged_model_id`) to
+        metrics logged in the same run *linked to that model* (``mlflow.log_metrics(model_id=…)``), so
+        they show on the model's page and its registered versions: the judged candidate's held-out errors.
 
         Returns:
             The MLflow run id.
@@ -277,6 +303,8 @@ class MlflowRegistryResource(ConfigurableResource):
         with mlflow.start_run(experiment_id=self.experiment_id(tenant), run_name=run_name,
                               tags=with_trace(tags)) as run:
             mlflow.log_metrics(dict(metrics))
+            for model_id, values in (model_metrics or {}).items():
+                mlflow.log_metrics(dict(values), model_id=model_id)
             for name, text in artifacts.items():
                 mlflow.log_text(text, name)
         return str(run.info.run_id)
@@ -291,12 +319,24 @@ class MlflowRegistryResource(ConfigurableResource):
         Raises:
             mlflow.exceptions.MlflowException: the run does not exist or the artifact store refused it.
         """
+        return self.log_artifact_bytes(run_id, name, png_bytes)
+
+    def log_artifact_bytes(self, run_id: str, name: str, data: bytes) -> str:
+        """Log ``data`` as the artifact ``name`` (a path inside the run, e.g. ``drift/s03/drift_report.json``)
+        of the existing run ``run_id``; a later call with the same name replaces it.
+
+        Returns:
+            The artifact's path within the run.
+
+        Raises:
+            mlflow.exceptions.MlflowException: the run does not exist or the artifact store refused it.
+        """
         import tempfile
 
         path = Path(name)
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / path.name
-            local.write_bytes(png_bytes)
+            local.write_bytes(data)
             self.client().log_artifact(run_id, str(local), str(path.parent) if str(path.parent) != "." else None)
         return str(path)
 

@@ -206,6 +206,8 @@ def bias_audit(
     publish_pictures(context, mlflow_registry, {"subgroup_mae": (  # logged on the candidate's training run
         "MAE per subgroup", lambda: plots.subgroup_mae(audit.to_dict()["subgroups"]))},
         run_id=candidate.mlflow_run_id, artifact_dir=f"bias/{part.season}")
+    from rai_assets.adapters.lifecycle_mirror import log_signed_report  # the signed JSON next to its picture
+    log_signed_report(mlflow_registry, candidate, f"bias/{part.season}/bias_audit.json", doc)
     return MaterializeResult(
         metadata={
             "verdict": audit.verdict,

@@ -124,6 +124,8 @@ def drift_report(
                                          object_key=key, verified=verified, detail=detail)
     publish_pictures(context, mlflow_registry, pictures, artifact_dir=f"drift/{part.season}",
                      run_id=reference_model.mlflow_run_id if pictures and reference_model is not None else None)
+    from rai_assets.adapters.lifecycle_mirror import log_signed_report  # the signed JSON next to its pictures
+    log_signed_report(mlflow_registry, reference_model, f"drift/{part.season}/drift_report.json", doc)
     return MaterializeResult(
         metadata={
             "verdict": verdict,

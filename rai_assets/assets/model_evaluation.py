@@ -97,10 +97,10 @@ def model_evaluation(
             evaluation_run_id = mlflow_registry.log_evaluation(
                 tenant=part.tenant, season=part.season, run_name=f"evaluate {part.tenant} {part.season}",
                 metrics=_flat_metrics(comparison.to_dict()),
-                tags={"tenant": part.tenant, "season": part.season, "kind": "evaluation",
-                      "candidate_version": str(candidate.mlflow_version), "dagster_run_id": part.run_id,
-                      "snapshot_root": candidate.snapshot_root},
+                tags=_evaluation_tags(mlflow_registry, candidate, champion if champ_metrics is not None else None,
+                                      part.tenant, part.season, part.run_id),
                 artifacts={"comparison.md": comparison.markdown_table(part.spec.target_unit, champion_note)},
+                model_metrics=_judged_model_metrics(mlflow_registry, candidate, comparison.to_dict()),
             )
         artifacts.record_evaluation(conn, tenant=part.tenant, season=part.season, model_id=candidate.model_id,
                                     champion_model_id=body["champion_model_id"], body=body, run_id=part.run_id)
@@ -157,3 +157,33 @@ def _flat_metrics(comparison: dict[str, Any]) -> dict[str, float]:
                 if isinstance(value, int | float) and name != "n":
                     out[f"{role}_{name}"] = float(value)
     return out
+
+
+def _evaluation_tags(registry: MlflowRegistryResource, candidate: model_store.ModelVersion,
+                     champion: model_store.ModelVersion | None, tenant: str, season: str,
+                     run_id: str) -> dict[str, str]:
+    """The evaluate run's tags: what it judged, linked as ``models:/<name>/<version>`` (candidate and, when
+    compared, champion) next to the run's tenant, season and Dagster run."""
+    def ref(model: model_store.ModelVersion) -> str:
+        return f"models:/{model.mlflow_model_name or registry.model_name(tenant)}/{model.mlflow_version}"
+
+    tags = {"tenant": tenant, "season": season, "kind": "evaluation", "dagster_run_id": run_id,
+            "candidate_version": str(candidate.mlflow_version), "candidate_model_version": ref(candidate),
+            "snapshot_root": candidate.snapshot_root}
+    if champion is not None:
+        tags |= {"champion_version": str(champion.mlflow_version), "champion_model_version": ref(champion)}
+    return tags
+
+
+def _judged_model_metrics(registry: MlflowRegistryResource, candidate: model_store.ModelVersion,
+                          comparison: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The candidate's held-out errors (``heldout_mae`` … in kg/ha; ``heldout_mae.<tenant>`` … on a cohort's
+    shared model), keyed by its MLflow 3 logged model id (none when its version predates logged models)."""
+    model_id = registry.logged_model_id(candidate.mlflow_model_name or registry.model_name(candidate.tenant_id),
+                                        int(candidate.mlflow_version or 0))
+    values = comparison.get("candidate")
+    if model_id is None or not isinstance(values, dict):
+        return {}
+    member = f".{candidate.tenant_id}" if candidate.kind == "cohort" else ""  # a cohort's model: one per member
+    return {model_id: {f"heldout_{k}{member}": float(v) for k, v in values.items()
+                       if isinstance(v, int | float) and k != "n"}}

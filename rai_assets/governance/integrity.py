@@ -12,7 +12,10 @@ ledger recorded:
 * **MLflow**: every version the ledger names exists; the project's tags (``snapshot_root`` /
   ``lineage_root``, ``code_version``, ``spec_sha256``, ``ledger_model_id``) equal the ledger's; the
   champion alias points where the ledger's champion is; no version of the tenant's registered
-  model is unknown to the ledger;
+  model is unknown to the ledger; the canary / shadow aliases and the ledger tags (``ledger_state``,
+  ``ledger_audit_seq``, ``ledger_audit_entry_sha256``, ``validation_mae``) are what
+  :func:`rai_assets.adapters.lifecycle_mirror.expected_mirror` derives from the ledger (``governance
+  reconcile`` writes them);
 * **the audit chain** (:func:`rai_assets.adapters.ledger.audit.verify_chain`) and its signed
   checkpoints (:mod:`rai_assets.governance.checkpoints`): a cut tail is found.
 
@@ -30,6 +33,7 @@ from typing import Any
 from rai_assets.adapters import metrics
 from rai_assets.adapters.ledger import artifacts, audit
 from rai_assets.adapters.ledger.resource import Conn, LedgerResource
+from rai_assets.adapters.lifecycle_mirror import verified_differences
 from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.domain.canonical import canonical_json, sha256_hex
@@ -202,6 +206,16 @@ def verify_mlflow(conn: Conn, registry: MlflowRegistryResource, tenant: str) -> 
             where = f"v{expected}" if expected else "elsewhere or none"
             mismatches.append(Mismatch("mlflow", f"{name}@{alias}",
                                        f"alias points at v{actual}; the ledger's champion is {where}"))
+    for diff in verified_differences(conn, registry, tenant):  # the lifecycle mirror's own mapping
+        checked += 1
+        if diff.what == "alias":
+            should = f"v{diff.version}" if diff.version is not None else "no version (nobody is in that stage)"
+            actual_at = f"v{diff.actual}" if diff.actual else "nothing (the alias is missing)"
+            mismatches.append(Mismatch("mlflow", f"{diff.name}@{diff.key}",
+                                       f"alias points at {actual_at}; the ledger says {should}"))
+        else:
+            mismatches.append(Mismatch("mlflow", f"{diff.name}/{diff.version}",
+                                       f"tag {diff.key} is {diff.actual!r}; the ledger has {diff.wanted!r}"))
     return checked, mismatches
 
 

@@ -73,7 +73,8 @@ def test_drift_bias_and_evaluation_pictures_in_metadata_and_mlflow_drift_1_reg_5
         candidate = model_store.latest_model_for_partition(conn, tenant, s2)
         model_store.promote_bootstrap_champion(conn, candidate, reason="test: a reference for the drift report")
     registry.set_champion_alias(tenant, candidate.mlflow_version)
-    assert _artifacts(client, candidate.mlflow_run_id, f"bias/{s2}") == {f"bias/{s2}/subgroup_mae.png"}
+    assert _artifacts(client, candidate.mlflow_run_id, f"bias/{s2}") == {f"bias/{s2}/subgroup_mae.png",
+                                                                         f"bias/{s2}/bias_audit.json"}  # + signed
 
     # drift report of s3 against the s2 champion: PSI bars, distributions (and season-level covariates when
     # the panel has any), logged on the reference model's training run
@@ -83,7 +84,8 @@ def test_drift_bias_and_evaluation_pictures_in_metadata_and_mlflow_drift_1_reg_5
     assert {"psi", "distributions"} <= pictured
     for name in pictured:
         assert len(_inline_png(meta[f"plot_{name}"])) == meta["plot_bytes"][name]
-    assert _artifacts(client, candidate.mlflow_run_id, f"drift/{s3}") == {f"drift/{s3}/{n}.png" for n in pictured}
+    assert _artifacts(client, candidate.mlflow_run_id, f"drift/{s3}") == {
+        f"drift/{s3}/{n}.png" for n in pictured} | {f"drift/{s3}/drift_report.json"}  # + the signed report
 
     # a picture that fails to render: the asset still materializes, with the other pictures
     def broken(*_args, **_kwargs):
