@@ -649,5 +649,61 @@ def integrity_verify(tenants: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+# ---- rai-assets upload (a tenant's season file into the landing zone, signed) ----
+
+@main.command("upload")
+@click.option("--tenant", required=True, help="The tenant the batch belongs to (its landing zone).")
+@click.option("--season", required=True, help="The season the rows are of.")
+@click.option("--file", "rows_file", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="The rows: .csv (dotted columns, e.g. farm.size_ha) or .jsonl (one learning event a line).")
+@click.option("--key-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The tenant's Ed25519 seed (base64). Default: the demo's <state>/demo/tenant-keys/<tenant>.key.")
+@click.option("--name", default=None, help="Batch name (default: upload-<UTC time>); the data file is <name>.jsonl.")
+def upload(tenant: str, season: str, rows_file: Path, key_file: Path | None, name: str | None) -> None:
+    """Sign a tenant's rows file and write it as one batch (data + signed manifest, write-once) into the tenant's
+    landing zone, exactly as a tenant upload arrives; the landing sensor picks it up. Every row is checked against
+    the learning-event contract first: a bad row refuses the whole file, naming its line."""
+    from datetime import UTC, datetime
+
+    from rai_assets.adapters.object_store import ObjectExistsError
+    from rai_assets.assets.learning_events import CONTRACT, CONTRACT_MAJOR
+    from rai_assets.definitions import resolved_stores
+    from rai_assets.demo.ricefarms import CONTRACT_VERSION, write_batch
+    from rai_assets.domain.contract import ContractError, reader_for_major
+    from rai_assets.domain.signing import KeyPair
+    from rai_assets.domain.upload_rows import canonical_lines, events_from_rows
+    from rai_assets.resource_files import resources_dir
+
+    fmt = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(rows_file.suffix.lower())
+    if fmt is None:
+        raise click.ClickException(f"{rows_file}: unknown file type {rows_file.suffix!r}; use .csv or .jsonl")
+    if not rows_file.is_file():
+        raise click.ClickException(f"{rows_file}: no such file")
+    key_path = key_file or _state_dir() / "demo" / "tenant-keys" / f"{tenant}.key"
+    if not key_path.is_file():
+        raise click.ClickException(f"no signing key for tenant {tenant!r} at {key_path}; pass --key-file")
+    try:
+        key = KeyPair.from_b64(key_path.read_text().strip())
+    except ValueError as exc:
+        raise click.ClickException(f"{key_path}: not a base64 Ed25519 seed ({exc})") from exc
+    contract = reader_for_major(resources_dir() / "contracts", CONTRACT, CONTRACT_MAJOR)
+    events = events_from_rows(rows_file.read_text(encoding="utf-8"), fmt, tenant=tenant, season=season,
+                              contract_version=CONTRACT_VERSION, schema=contract.versions[0].schema,
+                              source=rows_file.name)
+    for number, event in events:
+        try:
+            contract.validate(event)
+        except ContractError as exc:
+            raise click.ClickException(f"{rows_file.name} line {number}: {exc}") from exc
+    batch_name = name or f"upload-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    store = resolved_stores().object_store
+    try:
+        batch = write_batch(store, tenant, season, batch_name, canonical_lines(events), key)
+    except ObjectExistsError as exc:
+        raise click.ClickException(f"batch {batch_name!r} of {tenant} {season} exists with other content; "
+                                   "pass another --name") from exc
+    click.echo(f"{tenant} {season}: {batch.lines} events signed and written to {store.uri(batch.data_key)}")
+
+
 if __name__ == "__main__":
     main()
