@@ -102,26 +102,36 @@ def main() -> None:
 @click.option("--cohort/--no-cohort", default=True, show_default=True,
               help="Opt the villages in to one pooled cohort (REG-9), or keep per-tenant models.")
 def demo(max_tenants: int | None, max_seasons: int | None, cohort: bool) -> None:
-    """Land the RiceFarms uploads and materialize every tenant × season partition on the embedded stores."""
-    from rai_assets.demo.runner import prepare_dagster_home, run_demo
-    from rai_assets.demo.summary import format_table, served_table
-    from rai_assets.serving.export import export_forecasts, served_accuracy
+    """Land the RiceFarms uploads and materialize every tenant × season partition on the embedded stores.
+
+    The console shows progress per partition and the summary; library output (Dagster's JSON log lines,
+    warnings, MLflow's notices) goes to ``<state>/demo/demo.log`` and every run's events to the Dagster
+    event log (the UI's run pages)."""
+    from rai_assets.demo.quiet import log_to_file
 
     started = time.perf_counter()
     state = _state_dir()
-    prepare_dagster_home(state, REPO_ROOT)
-    url, pid = _owned_ledger()
-    click.echo(f"state directory: {state}\nledger: {'embedded Postgres PID ' + str(pid) if pid else redact(url)}")
-    try:
-        runs, summaries = run_demo(state, max_tenants=max_tenants, max_seasons=max_seasons, cohort=cohort,
-                                   progress=click.echo)
-        tenants = [s.tenant for s in summaries]
-        ledger = _ledger()
-        served = [a for t in tenants for a in served_accuracy(ledger, t, ("harvest.gross_output_kg", "farm.size_ha"))]
-        export_path = state / "demo" / "served-forecasts.csv"
-        exported = export_forecasts(ledger, tenants, export_path)
-    finally:
-        _stop_owned(pid)
+    log_path = state / "demo" / "demo.log"
+    with log_to_file(log_path):
+        from rai_assets.demo.runner import prepare_dagster_home, run_demo
+        from rai_assets.demo.summary import format_table, served_table
+        from rai_assets.serving.export import export_forecasts, served_accuracy
+
+        prepare_dagster_home(state, REPO_ROOT)
+        url, pid = _owned_ledger()
+        click.echo(f"state directory: {state}\nledger: {'embedded Postgres PID ' + str(pid) if pid else redact(url)}"
+                   f"\nlog: {log_path} (Dagster's JSON log lines, warnings, MLflow notices)")
+        try:
+            runs, summaries = run_demo(state, max_tenants=max_tenants, max_seasons=max_seasons, cohort=cohort,
+                                       progress=click.echo)
+            tenants = [s.tenant for s in summaries]
+            ledger = _ledger()
+            served = [a for t in tenants
+                      for a in served_accuracy(ledger, t, ("harvest.gross_output_kg", "farm.size_ha"))]
+            export_path = state / "demo" / "served-forecasts.csv"
+            exported = export_forecasts(ledger, tenants, export_path)
+        finally:
+            _stop_owned(pid)
     failed = [r for r in runs if not r.success]
     click.echo("\n" + format_table(summaries))
     click.echo("\nMAE in kg/ha on each tenant's latest season.")
@@ -133,6 +143,8 @@ def demo(max_tenants: int | None, max_seasons: int | None, cohort: bool) -> None
     click.echo("\nBrowse the results:\n  make dagster   # Dagster UI on http://127.0.0.1:3000 (same instance)\n"
                "  make mlflow    # MLflow UI on http://127.0.0.1:5000 (same tracking store)")
     if failed:
+        click.echo(f"failed runs: {', '.join(r.run_id[:8] for r in failed)}; their errors are in {log_path} and on "
+                   "the runs' pages of the Dagster UI (make dagster)", err=True)
         sys.exit(1)
 
 
