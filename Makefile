@@ -8,7 +8,7 @@ export DAGSTER_HOME  := $(STATE)/dagster
 export GX_ANALYTICS_ENABLED := false
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: demo test test-k8s image bench dagster mlflow loop lint install install-dev clean observability-tools dashboards
+.PHONY: demo test test-k8s test-browser browser-tools image bench dagster mlflow loop lint install install-dev clean observability-tools dashboards
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,23 @@ test: install-dev observability-tools
 ## applied to a real kube-apiserver (shared/tools/k8s, built once ~5 min), K8sRunLauncher + k8s_job_executor runs.
 test-k8s: install-dev
 	$(BIN)/pytest -m k8s -q rai_assets_tests/k8s
+
+## Debian's chromium for the browser tier; apt only when missing (Playwright never downloads a browser).
+browser-tools:
+	@if command -v chromium >/dev/null; then \
+		echo "chromium present"; \
+	else \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	fi
+	@command -v chromium >/dev/null || { echo "chromium still missing: the browser tests would fail" >&2; exit 1; }
+
+## Browser tier (marker browser): a 2-village × 3-season demo, `dagster dev` and `mlflow server` on free ports,
+## Playwright driving Debian's chromium through the asset graph, a drift report's picture, the bias-audit check,
+## the backfill dialog and the MLflow model page / version comparison; refreshes docs/screenshots/*.png.
+test-browser: install-dev browser-tools
+	$(BIN)/pytest -m browser -q rai_assets_tests/browser
 
 ## The image without Docker: buildah builds the Dockerfile on a Debian bookworm base made offline by mmdebstrap
 ## (Python 3.11 from Debian), dependencies from a wheelhouse of the local pip cache; then the code location is loaded

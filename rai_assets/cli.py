@@ -102,29 +102,38 @@ def main() -> None:
 @click.option("--cohort/--no-cohort", default=True, show_default=True,
               help="Opt the villages in to one pooled cohort (REG-9), or keep per-tenant models.")
 def demo(max_tenants: int | None, max_seasons: int | None, cohort: bool) -> None:
-    """Land the RiceFarms uploads and materialize every tenant × season partition on the embedded stores."""
-    from rai_assets.assets.common import spec_by_id
-    from rai_assets.demo.runner import SPEC_ID, prepare_dagster_home, run_demo
-    from rai_assets.demo.summary import format_table, served_table
-    from rai_assets.serving.export import export_forecasts, served_accuracy
+    """Land the RiceFarms uploads and materialize every tenant × season partition on the embedded stores.
+
+    The console shows progress per partition and the summary; library output (Dagster's JSON log lines,
+    warnings, MLflow's notices) goes to ``<state>/demo/demo.log`` and every run's events to the Dagster
+    event log (the UI's run pages)."""
+    from rai_assets.demo.quiet import log_to_file
 
     started = time.perf_counter()
     state = _state_dir()
-    prepare_dagster_home(state, REPO_ROOT)
-    url, pid = _owned_ledger()
-    click.echo(f"state directory: {state}\nledger: {'embedded Postgres PID ' + str(pid) if pid else redact(url)}")
-    try:
-        runs, summaries = run_demo(state, max_tenants=max_tenants, max_seasons=max_seasons, cohort=cohort,
-                                   progress=click.echo)
-        tenants = [s.tenant for s in summaries]
-        ledger = _ledger()
-        spec = spec_by_id(SPEC_ID)  # the demo's tenants are all registered with the RiceFarms spec
-        served = [a for t in tenants for a in served_accuracy(ledger, t, (spec.target_numerator,
-                                                                          spec.target_denominator))]
-        export_path = state / "demo" / "served-forecasts.csv"
-        exported = export_forecasts(ledger, tenants, export_path)
-    finally:
-        _stop_owned(pid)
+    log_path = state / "demo" / "demo.log"
+    with log_to_file(log_path):
+        from rai_assets.assets.common import spec_by_id
+        from rai_assets.demo.runner import SPEC_ID, prepare_dagster_home, run_demo
+        from rai_assets.demo.summary import format_table, served_table
+        from rai_assets.serving.export import export_forecasts, served_accuracy
+
+        prepare_dagster_home(state, REPO_ROOT)
+        url, pid = _owned_ledger()
+        click.echo(f"state directory: {state}\nledger: {'embedded Postgres PID ' + str(pid) if pid else redact(url)}"
+                   f"\nlog: {log_path} (Dagster's JSON log lines, warnings, MLflow notices)")
+        try:
+            runs, summaries = run_demo(state, max_tenants=max_tenants, max_seasons=max_seasons, cohort=cohort,
+                                       progress=click.echo)
+            tenants = [s.tenant for s in summaries]
+            ledger = _ledger()
+            spec = spec_by_id(SPEC_ID)  # the demo's tenants are all registered with the RiceFarms spec
+            served = [a for t in tenants for a in served_accuracy(ledger, t, (spec.target_numerator,
+                                                                              spec.target_denominator))]
+            export_path = state / "demo" / "served-forecasts.csv"
+            exported = export_forecasts(ledger, tenants, export_path)
+        finally:
+            _stop_owned(pid)
     failed = [r for r in runs if not r.success]
     click.echo("\n" + format_table(summaries))
     click.echo(f"\nMAE in {spec.target_unit} on each tenant's latest season.")
@@ -136,6 +145,8 @@ def demo(max_tenants: int | None, max_seasons: int | None, cohort: bool) -> None
     click.echo("\nBrowse the results:\n  make dagster   # Dagster UI on http://127.0.0.1:3000 (same instance)\n"
                "  make mlflow    # MLflow UI on http://127.0.0.1:5000 (same tracking store)")
     if failed:
+        click.echo(f"failed runs: {', '.join(r.run_id[:8] for r in failed)}; their errors are in {log_path} and on "
+                   "the runs' pages of the Dagster UI (make dagster)", err=True)
         sys.exit(1)
 
 
@@ -668,6 +679,74 @@ def integrity_verify(tenants: tuple[str, ...]) -> None:
         _stop_owned(pid)
     if failed:
         sys.exit(1)
+
+
+# ---- rai-assets upload (a tenant's season file into the landing zone, signed) ----
+
+@main.command("upload")
+@click.option("--tenant", required=True, help="The tenant the batch belongs to (its landing zone).")
+@click.option("--season", required=True, help="The season the rows are of.")
+@click.option("--file", "rows_file", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="The rows: .csv (dotted columns, e.g. farm.size_ha) or .jsonl (one learning event a line).")
+@click.option("--key-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The tenant's Ed25519 seed (base64). Default: the demo's <state>/demo/tenant-keys/<tenant>.key.")
+@click.option("--name", default=None, help="Batch name (default: upload-<UTC time>); the data file is <name>.jsonl.")
+@click.option("--spec", "spec_id", default="rice-yield-v1", show_default=True,
+              help="The model spec the tenant is registered with: its contract checks and labels the rows.")
+def upload(tenant: str, season: str, rows_file: Path, key_file: Path | None, name: str | None, spec_id: str) -> None:
+    """Sign a tenant's rows file and write it as one batch (data + signed manifest, write-once) into the tenant's
+    landing zone, exactly as a tenant upload arrives; the landing sensor picks it up. Every row is checked against
+    the contract of the tenant's model spec (``--spec``) first: a bad row refuses the whole file, naming its line."""
+    from datetime import UTC, datetime
+
+    from rai_assets.adapters.object_store import ObjectExistsError
+    from rai_assets.assets.common import spec_by_id
+    from rai_assets.definitions import resolved_stores
+    from rai_assets.demo.ricefarms import CONTRACT_VERSION, write_batch
+    from rai_assets.domain.contract import ContractError, reader_for_major
+    from rai_assets.domain.model_spec import DEFAULT_CONTRACT
+    from rai_assets.domain.signing import KeyPair
+    from rai_assets.domain.upload_rows import canonical_lines, events_from_rows
+    from rai_assets.resource_files import resources_dir
+
+    fmt = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(rows_file.suffix.lower())
+    if fmt is None:
+        raise click.ClickException(f"{rows_file}: unknown file type {rows_file.suffix!r}; use .csv or .jsonl")
+    if not rows_file.is_file():
+        raise click.ClickException(f"{rows_file}: no such file")
+    key_path = key_file or _state_dir() / "demo" / "tenant-keys" / f"{tenant}.key"
+    if not key_path.is_file():
+        raise click.ClickException(f"no signing key for tenant {tenant!r} at {key_path}; pass --key-file")
+    try:
+        key = KeyPair.from_b64(key_path.read_text().strip())
+    except ValueError as exc:
+        raise click.ClickException(f"{key_path}: not a base64 Ed25519 seed ({exc})") from exc
+    # the contract of the model spec the tenant is registered with (a new crop is configuration); the uploader
+    # needs no ledger access, only the spec id
+    try:
+        spec = spec_by_id(spec_id)
+    except (LookupError, ValueError, OSError) as exc:
+        raise click.ClickException(f"model spec {spec_id!r}: {exc}") from exc
+    contract_name, major = spec.contract_name, spec.contract_major
+    contract = reader_for_major(resources_dir() / "contracts", contract_name, major)
+    version = str(contract.versions[0].version) if contract_name != DEFAULT_CONTRACT else CONTRACT_VERSION
+    events = events_from_rows(rows_file.read_text(encoding="utf-8"), fmt, tenant=tenant, season=season,
+                              contract_version=version, schema=contract.versions[0].schema,
+                              source=rows_file.name)
+    for number, event in events:
+        try:
+            contract.validate(event)
+        except ContractError as exc:
+            raise click.ClickException(f"{rows_file.name} line {number}: {exc}") from exc
+    batch_name = name or f"upload-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    store = resolved_stores().object_store
+    try:
+        batch = write_batch(store, tenant, season, batch_name, canonical_lines(events), key, contract=contract_name,
+                            contract_version=version)
+    except ObjectExistsError as exc:
+        raise click.ClickException(f"batch {batch_name!r} of {tenant} {season} exists with other content; "
+                                   "pass another --name") from exc
+    click.echo(f"{tenant} {season}: {batch.lines} events signed and written to {store.uri(batch.data_key)}")
 
 
 if __name__ == "__main__":
