@@ -27,6 +27,7 @@ class TenantSummary:
     bias_verdict: str | None
     promotion: str | None
     dead_letters: int
+    refit: str | None = None  # the latest decision on serving a refit of the champion's recipe, with its test
 
 
 def summarize(ledger: LedgerResource, tenant: str) -> TenantSummary:
@@ -55,8 +56,15 @@ def summarize(ledger: LedgerResource, tenant: str) -> TenantSummary:
                 decisions = loop.promotion_decisions(conn, tenant, model.model_id)
                 promotion = f"{decisions[-1]['stage']}: {decisions[-1]['decision']}" if decisions else model.state.value
         dead = event_store.count_dead_letters(conn, tenant)
+        row = conn.execute("SELECT season_id, decision, sample_size, p_value FROM promotion_decisions"
+                           " WHERE tenant_id = %s AND stage = 'refit' ORDER BY decision_id DESC LIMIT 1",
+                           (tenant,)).fetchone()
+    refit = None
+    if row is not None:
+        what = "refit serves" if row["decision"] == "refit" else str(row["decision"]).removeprefix("refit: ")
+        refit = f"{row['season_id']}: {what} (n={row['sample_size']}, p={row['p_value']:.2g})"
     return TenantSummary(tenant, champion.mlflow_version if champion else None, latest, cand, champ, naive, psi,
-                         drift, bias, promotion, dead)
+                         drift, bias, promotion, dead, refit)
 
 
 def plain_table(header: list[str], body: list[list[str]]) -> str:
@@ -73,11 +81,11 @@ def format_table(rows: list[TenantSummary]) -> str:
         return "—" if v is None else fmt.format(v)
 
     header = ["tenant", "champion", "season", "cand MAE", "champ MAE", "naive MAE", "max PSI", "drift", "bias",
-              "candidate", "dead letters"]
+              "candidate", "dead letters", "refit of the champion's recipe"]
     body = [
         [r.tenant, f"v{r.champion_version}" if r.champion_version else "—", r.latest_season or "—",
          f(r.candidate_mae), f(r.champion_mae), f(r.naive_mae), f(r.max_psi, "{:.3f}"), r.drift_verdict or "—",
-         r.bias_verdict or "—", r.promotion or "—", str(r.dead_letters)]
+         r.bias_verdict or "—", r.promotion or "—", str(r.dead_letters), r.refit or "—"]
         for r in rows
     ]
     return plain_table(header, body)
