@@ -442,13 +442,9 @@ def _advance(part: PartitionContext, ledger: LedgerResource, mlflow_registry: Ml
                         evidence={"bias_audit": audit_row["body_sha256"], "detail": detail})
                 return _finish(season, champion, f"stays VALIDATED: the stored bias audit does not verify now "
                                                   f"({detail})", steps, "VALIDATED")
-            for other in conn.execute(
-                "SELECT model_id FROM model_versions WHERE tenant_id = %s AND state IN ('SHADOW', 'CANARY')"
-                " AND model_id <> %s", (tenant, candidate.model_id)).fetchall():
-                older = model_store.get_model(conn, int(other["model_id"]))
-                model_store.transition(conn, older, ModelState.DEPRECATED, run_id=run_id,
-                                       reason=f"superseded by candidate model {candidate.model_id}, trained on more "
-                                              "seasons, before its evidence decided")
+            model_store.supersede_live_challengers(
+                conn, candidate, run_id=run_id, reason=f"superseded by candidate model {candidate.model_id}, trained "
+                                                       "on more seasons, before its evidence decided")
             candidate = model_store.transition(conn, candidate, ModelState.SHADOW, run_id=run_id,
                                                reason="bias audit passed; scoring every field in shadow")
             artifacts.replace_forecasts(conn, tenant=tenant, season=season_id, model_id=candidate.model_id,

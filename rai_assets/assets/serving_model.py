@@ -133,12 +133,9 @@ def decide_refit(part: PartitionContext, ledger: LedgerResource, object_store: O
     why = (f"refit of the champion's recipe ({champion.mlflow_ref} → {candidate.mlflow_ref}) serves {season}: "
            f"{test.reason}; pre-serve bias audit {recorded.doc.body_sha256[:12]}… passed")
     with ledger.connect(tenant) as conn, conn.transaction():
-        for row in conn.execute("SELECT model_id FROM model_versions WHERE tenant_id = %s AND state IN ('SHADOW',"
-                                " 'CANARY') AND model_id <> %s", (tenant, candidate.model_id)).fetchall():
-            superseded = model_store.get_model(conn, int(row["model_id"]))
-            if superseded.mlflow_ref in lineage:  # an undecided older refit of the same recipe
-                model_store.transition(conn, superseded, ModelState.DEPRECATED, run_id=part.run_id,
-                                       reason=f"superseded by the refit {candidate.mlflow_ref}, which serves {season}")
+        model_store.supersede_live_challengers(  # undecided older refits of the same recipe
+            conn, candidate, only_refs=lineage, run_id=part.run_id,
+            reason=f"superseded by the refit {candidate.mlflow_ref}, which serves {season}")
         model = model_store.get_model(conn, candidate.model_id)
         for target in (ModelState.SHADOW, ModelState.CANARY, ModelState.CHAMPION):
             model = model_store.transition(conn, model, target, reason=why, run_id=part.run_id)

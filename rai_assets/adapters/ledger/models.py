@@ -7,6 +7,7 @@ Every transition states the ``state_version`` it read (optimistic locking) and i
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import psycopg
@@ -199,6 +200,23 @@ def transition(conn: Conn, model: ModelVersion, target: ModelState, *, reason: s
     new = _row(row)
     assert new is not None
     return new
+
+
+def supersede_live_challengers(conn: Conn, by: ModelVersion, *, reason: str, run_id: str = "",
+                               only_refs: Collection[str] | None = None) -> list[ModelVersion]:
+    """Deprecate ``by``'s tenant's SHADOW and CANARY versions other than ``by`` (only those whose MLflow ref is
+    in ``only_refs``, when given): a newer candidate supersedes them before their evidence decided.
+
+    Returns the deprecated versions. Raises as :func:`transition`.
+    """
+    rows = conn.execute("SELECT model_id FROM model_versions WHERE tenant_id = %s AND state IN ('SHADOW', 'CANARY')"
+                        " AND model_id <> %s ORDER BY model_id", (by.tenant_id, by.model_id)).fetchall()
+    done = []
+    for row in rows:
+        older = get_model(conn, int(row["model_id"]))
+        if only_refs is None or older.mlflow_ref in only_refs:
+            done.append(transition(conn, older, ModelState.DEPRECATED, reason=reason, run_id=run_id))
+    return done
 
 
 def promote_bootstrap_champion(conn: Conn, model: ModelVersion, *, reason: str, run_id: str = "") -> ModelVersion:
