@@ -34,7 +34,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     RAI_RESOURCES_DIR=/opt/dagster/app/resources \
-    RAI_STATE_DIR=/tmp/rai
+    RAI_STATE_DIR=/tmp/rai \
+    MPLCONFIGDIR=/tmp/matplotlib
 WORKDIR /opt/dagster/app
 USER 10001:10001
 EXPOSE 3030
