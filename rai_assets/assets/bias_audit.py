@@ -77,17 +77,6 @@ class OutOfSample:
     window: list[dict[str, object]]
 
 
-def _lineage_fits(ledger: LedgerResource, candidate: model_store.ModelVersion) -> dict[str, model_store.ModelVersion]:
-    """Season → the tenant's registered refit of the candidate's recipe trained for that season (older ones)."""
-    with ledger.connect(candidate.tenant_id) as conn:
-        lineage = set(model_store.challenger_lineage(conn, candidate)) - {candidate.mlflow_ref}
-        rows = conn.execute(
-            "SELECT model_id FROM model_versions WHERE tenant_id = %s AND kind = %s AND mlflow_version IS NOT NULL"
-            " AND state <> 'FAILED' ORDER BY model_id", (candidate.tenant_id, candidate.kind)).fetchall()
-        fits = [model_store.get_model(conn, int(r["model_id"])) for r in rows]
-    return {m.season_id: m for m in fits if m.mlflow_ref in lineage}
-
-
 def out_of_sample_window(ledger: LedgerResource, mlflow_registry: MlflowRegistryResource,
                          candidate: model_store.ModelVersion, tenant: str, season: str, spec: ModelSpec,
                          through_season: bool = True) -> OutOfSample:
@@ -100,7 +89,8 @@ def out_of_sample_window(ledger: LedgerResource, mlflow_registry: MlflowRegistry
         earlier = seasons_before(conn, tenant, season)
     size = spec.bias.window_seasons - (1 if through_season else 0)
     window_seasons = [*earlier[max(0, len(earlier) - size):], *([season] if through_season else [])]
-    fits = _lineage_fits(ledger, candidate)
+    with ledger.connect(candidate.tenant_id) as conn:
+        fits = model_store.lineage_fits(conn, candidate)
     frames, actuals, predictions, window = [], [], [], []
     for k in window_seasons:
         held = season_frame(ledger, tenant, k, spec)

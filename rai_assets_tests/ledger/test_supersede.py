@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from rai_assets.adapters.ledger import models
 from rai_assets.adapters.ledger.resource import LedgerResource
-from rai_assets_tests.ledger.ledger_builders import S, insert_snapshot, new_draft, setup_tenant, sha, walk
+from rai_assets_tests.ledger.ledger_builders import (
+    S,
+    ensure_season,
+    insert_snapshot,
+    new_draft,
+    setup_tenant,
+    sha,
+    walk,
+)
 
 LIVE = (S.TRAINING, S.VALIDATED, S.SHADOW)
 
@@ -36,3 +44,27 @@ def test_supersede_deprecates_live_challengers_or_only_the_named_refits(ledger: 
         assert models.get_model(conn, newer.model_id).state is S.VALIDATED
         assert all(models.get_model(conn, m.model_id).state is S.DEPRECATED for m in (shadow, canary, other))
         assert models.state_history(conn, other.model_id)[-1][1:] == ("DEPRECATED", "newer candidate")
+
+
+def test_lineage_fits_are_the_older_refits_of_the_same_recipe_by_season(ledger: LedgerResource, suffix: str):
+    """The bias audit's backtests use the recipe's own refits (RET-10 lineage): same registered model, kind,
+    cohort, code and spec; older versions only; another recipe's version is not one of them."""
+    tenant = f"lin-{suffix}"
+    setup_tenant(ledger, tenant)
+    for i, season in enumerate((f"a{suffix}", f"b{suffix}", f"c{suffix}"), start=2):
+        ensure_season(ledger, season, i, tenant=tenant)
+
+    def fit(conn, season: str, version: int, code: str, name: str = "m") -> models.ModelVersion:
+        insert_snapshot(conn, tenant, sha(f"{season}{code}{version}"), season=season)
+        model = walk(conn, new_draft(conn, tenant, sha(f"{season}{code}{version}"), season=season, code_version=code),
+                     (S.TRAINING,))
+        return models.transition(conn, model, S.VALIDATED, reason="registered", mlflow_model_name=name,
+                                 mlflow_version=version)
+
+    with ledger.connect(tenant) as conn:
+        first = fit(conn, f"a{suffix}", 1, "code-1")
+        second = fit(conn, f"b{suffix}", 2, "code-1")
+        fit(conn, f"b{suffix}", 3, "code-2")  # another recipe (other training code)
+        newest = fit(conn, f"c{suffix}", 4, "code-1")
+        found = models.lineage_fits(conn, newest)
+    assert {s: m.model_id for s, m in found.items()} == {f"a{suffix}": first.model_id, f"b{suffix}": second.model_id}

@@ -101,6 +101,21 @@ def challenger_lineage(conn: Conn, candidate: ModelVersion) -> list[str]:
     return refs if candidate.mlflow_ref in refs else [*refs, candidate.mlflow_ref]
 
 
+def lineage_fits(conn: Conn, candidate: ModelVersion) -> dict[str, ModelVersion]:
+    """Season → the tenant's older, registered refit of ``candidate``'s recipe trained for that season (the
+    recipe as :func:`challenger_lineage` defines it; FAILED versions left out; the newest per season)."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM model_versions WHERE tenant_id = %s AND kind = %s"
+        " AND cohort_id IS NOT DISTINCT FROM %s AND code_version = %s AND spec_sha256 = %s"
+        " AND mlflow_model_name = %s AND mlflow_version IS NOT NULL AND mlflow_version < %s AND state <> 'FAILED'"
+        " ORDER BY model_id",
+        (candidate.tenant_id, candidate.kind, candidate.cohort_id, candidate.code_version, candidate.spec_sha256,
+         candidate.mlflow_model_name, candidate.mlflow_version),
+    ).fetchall()
+    fits = [_row(r) for r in rows]
+    return {m.season_id: m for m in fits if m is not None}
+
+
 def get_model(conn: Conn, model_id: int) -> ModelVersion:
     """The model version ``model_id``.
 
