@@ -63,20 +63,19 @@ class RefitOutcome:
     test: RefitDecision | None = None
 
 
-def refit_evidence_arrays(ledger: LedgerResource, candidate: model_store.ModelVersion, seasons: list[str]
-                          ) -> tuple[np.ndarray, np.ndarray]:
+def refit_evidence_arrays(ledger: LedgerResource, candidate: model_store.ModelVersion, lineage: list[str],
+                          seasons: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """The recipe's refit-vs-older-fit evidence on ``seasons``: (``|e_old|``, ``|e_old| - |e_new|``), kg/ha.
 
     A cohort model's evidence pools over the cohort's current members (read through the cohort role,
     REG-9); a tenant model's is the tenant's own.
     """
-    with ledger.connect(candidate.tenant_id) as conn:
-        lineage = model_store.challenger_lineage(conn, candidate)
-        if candidate.kind != "cohort" or candidate.cohort_id is None:
-            rows = cohorts.refit_evidence(conn, lineage, seasons)
     if candidate.kind == "cohort" and candidate.cohort_id is not None:
-        with ledger.connect(role="cohort", cohort=candidate.cohort_id) as cconn:
-            rows = cohorts.refit_evidence(cconn, lineage, seasons)
+        with ledger.connect(role="cohort", cohort=candidate.cohort_id) as conn:
+            rows = cohorts.refit_evidence(conn, lineage, seasons)
+    else:
+        with ledger.connect(candidate.tenant_id) as conn:
+            rows = cohorts.refit_evidence(conn, lineage, seasons)
     older = [e for r in rows for e in r["champion_abs_errors"]]
     diffs = [d for r in rows for d in r["differences"]]
     return np.asarray(older, dtype="float64"), np.asarray(diffs, dtype="float64")
@@ -113,7 +112,7 @@ def decide_refit(part: PartitionContext, ledger: LedgerResource, object_store: O
         return RefitOutcome("not newer", serving, f"{candidate.mlflow_ref} is not trained on more seasons than the "
                             f"champion {champion.mlflow_ref}")
 
-    older, diffs = refit_evidence_arrays(ledger, candidate, earlier)
+    older, diffs = refit_evidence_arrays(ledger, candidate, lineage, earlier)
     if older.size == 0:
         return RefitOutcome("no refit evidence", serving, f"no earlier season scored a refit of "
                             f"{champion.mlflow_ref}'s recipe against an older fit yet: the champion serves")

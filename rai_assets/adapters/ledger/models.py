@@ -81,6 +81,17 @@ def find_model(conn: Conn, tenant: str, season: str, snapshot_root: str, code_ve
     return _row(row)
 
 
+#: The versions of one recipe (see :func:`challenger_lineage`); parameters from :func:`_recipe_params`, the last
+#: of which (the candidate's MLflow version) the caller compares ``mlflow_version`` with.
+_RECIPE = ("tenant_id = %s AND kind = %s AND cohort_id IS NOT DISTINCT FROM %s AND code_version = %s"
+           " AND spec_sha256 = %s AND mlflow_model_name = %s AND mlflow_version IS NOT NULL")
+
+
+def _recipe_params(candidate: ModelVersion) -> tuple[object, ...]:
+    return (candidate.tenant_id, candidate.kind, candidate.cohort_id, candidate.code_version, candidate.spec_sha256,
+            candidate.mlflow_model_name, candidate.mlflow_version)
+
+
 def challenger_lineage(conn: Conn, candidate: ModelVersion) -> list[str]:
     """The MLflow refs (``"<model>/<version>"``) of ``candidate``'s recipe, oldest first, ending with it.
 
@@ -90,13 +101,8 @@ def challenger_lineage(conn: Conn, candidate: ModelVersion) -> list[str]:
     supersedes the previous challenger instead of starting again from nothing.
     """
     rows = conn.execute(
-        "SELECT DISTINCT mlflow_model_name, mlflow_version FROM model_versions WHERE tenant_id = %s"
-        " AND kind = %s AND cohort_id IS NOT DISTINCT FROM %s AND code_version = %s AND spec_sha256 = %s"
-        " AND mlflow_model_name = %s AND mlflow_version IS NOT NULL AND mlflow_version <= %s"
-        " ORDER BY mlflow_version",
-        (candidate.tenant_id, candidate.kind, candidate.cohort_id, candidate.code_version, candidate.spec_sha256,
-         candidate.mlflow_model_name, candidate.mlflow_version),
-    ).fetchall()
+        f"SELECT DISTINCT mlflow_model_name, mlflow_version FROM model_versions WHERE {_RECIPE}"
+        " AND mlflow_version <= %s ORDER BY mlflow_version", _recipe_params(candidate)).fetchall()
     refs = [f"{r['mlflow_model_name']}/{r['mlflow_version']}" for r in rows]
     return refs if candidate.mlflow_ref in refs else [*refs, candidate.mlflow_ref]
 
@@ -105,13 +111,8 @@ def lineage_fits(conn: Conn, candidate: ModelVersion) -> dict[str, ModelVersion]
     """Season → the tenant's older, registered refit of ``candidate``'s recipe trained for that season (the
     recipe as :func:`challenger_lineage` defines it; FAILED versions left out; the newest per season)."""
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM model_versions WHERE tenant_id = %s AND kind = %s"
-        " AND cohort_id IS NOT DISTINCT FROM %s AND code_version = %s AND spec_sha256 = %s"
-        " AND mlflow_model_name = %s AND mlflow_version IS NOT NULL AND mlflow_version < %s AND state <> 'FAILED'"
-        " ORDER BY model_id",
-        (candidate.tenant_id, candidate.kind, candidate.cohort_id, candidate.code_version, candidate.spec_sha256,
-         candidate.mlflow_model_name, candidate.mlflow_version),
-    ).fetchall()
+        f"SELECT {_COLUMNS} FROM model_versions WHERE {_RECIPE} AND mlflow_version < %s AND state <> 'FAILED'"
+        " ORDER BY model_id", _recipe_params(candidate)).fetchall()
     fits = [_row(r) for r in rows]
     return {m.season_id: m for m in fits if m is not None}
 
