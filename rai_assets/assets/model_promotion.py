@@ -159,10 +159,30 @@ def _follow_in_mlflow(registry: MlflowRegistryResource, tenant: str, model: Mode
 
 def _conclude(season: _Season, candidate: ModelVersion, champion: ModelVersion, test: PromotionDecision,
               steps: list[str]) -> ModelVersion:
-    """Apply a canary's decision: promote, abort, or keep it in CANARY. Returns the champion after."""
+    """Apply a canary's decision: promote, abort, or keep it in CANARY. Returns the champion after.
+
+    A win is not promoted when the candidate is itself significantly worse than the naive baseline on this
+    tenant's season (the REG-10 floor's test): a cohort's pooled evidence can favour a model that this one
+    member's floor would remove at once, so it is retired instead of being promoted and replaced in one run.
+    """
     part = season.part
+    floor = None
+    if test.decision == "promote":
+        floor = naive_floor(season.actual, season.predict(candidate), season.naive(), alpha=part.spec.promotion.alpha)
     with season.ledger.connect(part.tenant) as conn:
         candidate = model_store.get_model(conn, candidate.model_id)
+        if floor is not None and floor.below_floor:
+            reason = (f"canary won on {part.season} ({test.reason}) but is below the naive floor for {part.tenant} "
+                      f"(REG-10): MAE {floor.mae_served:.0f} vs naive {floor.mae_naive:.0f} {part.spec.target_unit}, "
+                      f"sign-flip test n={floor.test.n}, p={floor.test.p_value:.4g} < {floor.alpha}; champion "
+                      f"{champion.mlflow_ref} stays")
+            model_store.transition(conn, candidate, ModelState.DEPRECATED, reason=reason, run_id=part.run_id)
+            audit.append(conn, tenant=part.tenant, action="promotion.refused", actor="rai-assets", reason=reason,
+                         model_id=candidate.model_id, before={"state": "CANARY"}, after={"state": "DEPRECATED"})
+            _record(conn, part, candidate, champion, "canary", "refused: below naive floor", test,
+                    evidence={"floor": floor.to_dict()})
+            steps.append(reason)
+            return champion
         if test.decision == "promote":
             candidate = model_store.transition(conn, candidate, ModelState.CHAMPION, run_id=part.run_id,
                                                reason=f"canary win on {part.season}: {test.reason}")

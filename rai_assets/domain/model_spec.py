@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rai_assets.domain.bias import BiasThresholds
 from rai_assets.domain.canonical import canonical_json, sha256_hex
@@ -35,6 +36,11 @@ DEFAULT_CONTRACT_MAJOR = 1
 DEFAULT_EXPECTATIONS = "dataset_snapshot"
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+#: XGBoost objectives a spec may name (``xgboost.objective``); a spec without one fits squared error.
+XGBOOST_OBJECTIVES = ("reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror")
+DEFAULT_OBJECTIVE = "reg:squarederror"
 
 
 class ModelSpecError(ValueError):
@@ -65,12 +71,26 @@ class PromotionSpec:
     """Staged promotion: share of fields in the canary slice, test level and minimum sample (RET-7), and
     ``refit_margin``: the non-inferiority margin of a refit of the champion's recipe, as a share of the
     older fit's MAE (0.05: the refit may serve unless its MAE is plausibly more than 5 % worse; see
-    :func:`rai_assets.domain.promotion_test.refit_noninferiority`)."""
+    :func:`rai_assets.domain.promotion_test.refit_noninferiority`).
+
+    Raises:
+        ValueError: a share, level or margin out of its range, or a minimum sample below 1.
+    """
 
     canary_share: float = 0.5
     alpha: float = 0.05
     min_sample: int = 30
     refit_margin: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.canary_share <= 1.0:
+            raise ValueError(f"canary_share must be in (0, 1], got {self.canary_share!r}")
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha!r}")
+        if not 0.0 <= self.refit_margin < 1.0:
+            raise ValueError(f"refit_margin must be in [0, 1), got {self.refit_margin!r}")
+        if isinstance(self.min_sample, bool) or not isinstance(self.min_sample, int) or self.min_sample < 1:
+            raise ValueError(f"min_sample must be a whole number >= 1, got {self.min_sample!r}")
 
 
 @dataclass(frozen=True)
@@ -189,6 +209,9 @@ def parse_model_spec(doc: dict[str, Any], where: str = "model spec") -> ModelSpe
     classic = _req(doc, "classic_model", dict, where)
     xgb = dict(_req(doc, "xgboost", dict, where))
     seed = int(xgb.pop("seed", 0))
+    if xgb.get("objective", DEFAULT_OBJECTIVE) not in XGBOOST_OBJECTIVES:
+        raise ModelSpecError(f"{where} xgboost: objective {xgb['objective']!r} is not one of "
+                             f"{list(XGBOOST_OBJECTIVES)}")
     contract_name, contract_major = _contract(doc, where)
     subgroups = tuple(
         SubgroupSpec(
@@ -218,16 +241,31 @@ def parse_model_spec(doc: dict[str, Any], where: str = "model spec") -> ModelSpe
         ),
         xgboost_params=xgb,
         seed=seed,
-        drift=DriftThresholds(**doc.get("drift", {})),
-        bias=BiasThresholds(**doc.get("bias", {})),
-        promotion=PromotionSpec(**doc.get("promotion", {})),
-        retraining=RetrainingSpec(**doc.get("retraining", {})),
+        drift=_section(DriftThresholds, doc, "drift", where),
+        bias=_section(BiasThresholds, doc, "bias", where),
+        promotion=_section(PromotionSpec, doc, "promotion", where),
+        retraining=_section(RetrainingSpec, doc, "retraining", where),
         target_unit=str(target.get("unit", "")),
         target_range=_plausible_range(target, where),
         contract_name=contract_name,
         contract_major=contract_major,
         expectations_suite=_expectations(doc, where),
     )
+
+
+_Section = TypeVar("_Section")
+
+
+def _section(cls: Callable[..., _Section], doc: dict[str, Any], key: str, where: str) -> _Section:
+    """``cls(**doc[key])`` (``{}`` when absent); an unknown key or a bad value is a :class:`ModelSpecError`
+    naming the section."""
+    section = doc.get(key, {})
+    if not isinstance(section, dict):
+        raise ModelSpecError(f"{where}: {key!r} must be an object, got {type(section).__name__}")
+    try:
+        return cls(**section)
+    except (TypeError, ValueError) as exc:
+        raise ModelSpecError(f"{where}: section {key!r}: {exc}") from exc
 
 
 def load_model_spec(specs_dir: Path, spec_id: str) -> ModelSpec:

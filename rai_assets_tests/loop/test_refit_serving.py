@@ -16,7 +16,7 @@ from rai_assets.adapters.ledger import artifacts, audit, loop
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.demo.synthetic import SeasonShape
 from rai_assets.domain.lifecycle import ModelState
-from rai_assets_tests.loop.synthetic_tenant import land_synthetic_tenant, run_seasons
+from rai_assets_tests.loop.synthetic_tenant import ensure_recipe_champion, land_synthetic_tenant, run_seasons
 
 NORMAL = SeasonShape()
 FIELDS = 300
@@ -26,11 +26,7 @@ def _through_season_three(resources, tenant, shapes, tmp_path):
     instance = DagsterInstance.ephemeral()
     seasons = land_synthetic_tenant(resources, instance, tenant, shapes, FIELDS, tmp_path / "keys")
     run_seasons(resources, instance, tenant, seasons[:2])
-    with resources["ledger"].connect(tenant) as conn:
-        if model_store.get_champion(conn, tenant) is None:  # the setup needs a champion of the recipe
-            first = model_store.latest_model_for_partition(conn, tenant, seasons[1])
-            champion = model_store.promote_bootstrap_champion(conn, first, reason="test setup")
-            resources["mlflow_registry"].set_champion_alias(tenant, champion.mlflow_version)
+    ensure_recipe_champion(resources, tenant, seasons[1])
     run_seasons(resources, instance, tenant, seasons[2:3])
     with resources["ledger"].connect(tenant) as conn:
         before = model_store.get_champion(conn, tenant)

@@ -21,7 +21,7 @@ from rai_assets.definitions import ALL_ASSETS
 from rai_assets.demo.synthetic import SeasonShape
 from rai_assets.domain.lifecycle import ModelState
 from rai_assets_tests.governance.test_integrity import overwrite
-from rai_assets_tests.loop.synthetic_tenant import land_synthetic_tenant, run_seasons
+from rai_assets_tests.loop.synthetic_tenant import ensure_recipe_champion, land_synthetic_tenant, run_seasons
 
 NORMAL = SeasonShape()
 
@@ -30,12 +30,7 @@ def _run(resources, tenant, shapes, n_fields, tmp_path):
     instance = DagsterInstance.ephemeral()
     seasons = land_synthetic_tenant(resources, instance, tenant, shapes, n_fields, tmp_path / "keys")
     run_seasons(resources, instance, tenant, seasons[:2])
-    with resources["ledger"].connect(tenant) as conn:
-        champion = model_store.get_champion(conn, tenant)
-        if champion is None:  # the setup needs a champion whatever the naive comparison said
-            first = model_store.latest_model_for_partition(conn, tenant, seasons[1])
-            champion = model_store.promote_bootstrap_champion(conn, first, reason="test setup")
-            resources["mlflow_registry"].set_champion_alias(tenant, champion.mlflow_version)
+    champion = ensure_recipe_champion(resources, tenant, seasons[1])  # whatever the naive comparison said
     run_seasons(resources, instance, tenant, seasons[2:])
     with resources["ledger"].connect(tenant) as conn:
         candidate = model_store.latest_model_for_partition(conn, tenant, seasons[2])
@@ -106,11 +101,7 @@ def test_degraded_new_champion_is_rolled_back_at_once(resources, suffix, tmp_pat
     seasons = land_synthetic_tenant(resources, instance, tenant, [depressed, NORMAL, NORMAL, collapse], 700,
                                     tmp_path / "keys")
     run_seasons(resources, instance, tenant, seasons[:2])
-    with resources["ledger"].connect(tenant) as conn:
-        first = model_store.get_champion(conn, tenant)
-        if first is None:
-            first = model_store.promote_bootstrap_champion(
-                conn, model_store.latest_model_for_partition(conn, tenant, seasons[1]), reason="test setup")
+    first = ensure_recipe_champion(resources, tenant, seasons[1])
     run_seasons(resources, instance, tenant, seasons[2:3])
     with resources["ledger"].connect(tenant) as conn:
         winner = model_store.get_champion(conn, tenant)
@@ -145,10 +136,7 @@ def test_promotion_verifies_the_stored_bias_audit_when_it_acts(resources, suffix
     instance = DagsterInstance.ephemeral()
     seasons = land_synthetic_tenant(resources, instance, tenant, [NORMAL, NORMAL, NORMAL], 300, tmp_path / "keys")
     run_seasons(resources, instance, tenant, seasons[:2])
-    with resources["ledger"].connect(tenant) as conn:
-        if model_store.get_champion(conn, tenant) is None:
-            first = model_store.latest_model_for_partition(conn, tenant, seasons[1])
-            model_store.promote_bootstrap_champion(conn, first, reason="test setup")
+    ensure_recipe_champion(resources, tenant, seasons[1])
     key = partition_key(tenant, seasons[2])
     before_promotion = [a for a in ALL_ASSETS if a.key.to_user_string() != "model_promotion"]
     assert materialize(ALL_ASSETS, partition_key=key, resources=resources, instance=instance,
