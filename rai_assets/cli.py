@@ -101,7 +101,9 @@ def main() -> None:
 @click.option("--seasons", "max_seasons", type=int, default=None, help="Only the first N seasons.")
 @click.option("--cohort/--no-cohort", default=True, show_default=True,
               help="Opt the villages in to one pooled cohort (REG-9), or keep per-tenant models.")
-def demo(max_tenants: int | None, max_seasons: int | None, cohort: bool) -> None:
+@click.option("--unfair-tenant", is_flag=True, default=False,
+              help="Add a synthetic tenant whose last season's bias audit fails (a pest hits one variety).")
+def demo(max_tenants: int | None, max_seasons: int | None, cohort: bool, unfair_tenant: bool) -> None:
     """Land the RiceFarms uploads and materialize every tenant × season partition on the embedded stores.
 
     The console shows progress per partition and the summary; library output (Dagster's JSON log lines,
@@ -124,7 +126,7 @@ def demo(max_tenants: int | None, max_seasons: int | None, cohort: bool) -> None
                    f"\nlog: {log_path} (Dagster's JSON log lines, warnings, MLflow notices)")
         try:
             runs, summaries = run_demo(state, max_tenants=max_tenants, max_seasons=max_seasons, cohort=cohort,
-                                       progress=click.echo)
+                                       unfair_tenant=unfair_tenant, progress=click.echo)
             tenants = [s.tenant for s in summaries]
             ledger = _ledger()
             spec = spec_by_id(SPEC_ID)  # the demo's tenants are all registered with the RiceFarms spec
@@ -552,9 +554,9 @@ def models_list(tenant: str) -> None:
             click.echo(f"{tenant} has no model versions yet")
             return
         click.echo(plain_table(
-            ["version", "model", "state", "kind", "trained for", "held-out MAE kg/ha", "bias audit"],
+            ["version", "model", "state", "kind", "trained for", f"held-out MAE {rows[0].unit}", "bias audit"],
             [[str(r.version or "—"), r.mlflow_ref, r.state, r.kind, r.season,
-              f"{r.heldout_mae_kg_ha:,.0f}" if r.heldout_mae_kg_ha is not None else "—", r.bias_verdict]
+              f"{r.heldout_mae:,.0f}" if r.heldout_mae is not None else "—", r.bias_verdict]
              for r in rows]))
     finally:
         _stop_owned(pid)

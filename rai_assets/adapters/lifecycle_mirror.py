@@ -5,7 +5,7 @@ For one tenant, every model version it has in the registry carries, from the led
 * ``ledger_state``: its lifecycle state;
 * ``ledger_audit_seq`` / ``ledger_audit_entry_sha256``: the seq and entry hash of its latest lifecycle
   entry in the hash-chained audit log (GOV-3), so a version page names the audit entry behind its state;
-* ``validation_mae``: the held-out MAE (kg/ha) it was validated with, once recorded;
+* ``validation_mae``: the held-out MAE (in the spec's target unit) it was validated with, once recorded;
 
 (on a cohort's shared model each tag is ``<tag>-<tenant>``, one per member). Each live stage has an
 alias: ``champion``, ``canary``, ``shadow`` on the tenant's own registered model, ``<stage>-<tenant>``
@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from rai_assets.adapters.ledger.models import ModelVersion
 from rai_assets.adapters.ledger.resource import Conn, LedgerResource
 from rai_assets.adapters.registry import MlflowRegistryResource
+from rai_assets.domain.model_spec import load_model_spec
 from rai_assets.domain.signing_envelope import SignedDocument
+from rai_assets.resource_files import resources_dir
 
 LIVE_STAGES = ("CHAMPION", "CANARY", "SHADOW")
 #: The ledger-derived version tags (before the ``-<tenant>`` suffix of a cohort's model).
@@ -96,6 +98,7 @@ def expected_mirror(conn: Conn, registry: MlflowRegistryResource, tenant: str) -
         " WHERE m.tenant_id = %s AND m.mlflow_version IS NOT NULL ORDER BY m.model_id", (tenant,)).fetchall()
     spec = conn.execute("SELECT model_spec FROM tenants WHERE tenant_id = %s", (tenant,)).fetchone()
     spec_id = str(spec["model_spec"]) if spec else "unknown"
+    unit = load_model_spec(resources_dir() / "model_specs", spec_id).target_unit if spec else "unknown unit"
     plans: dict[str, MirrorPlan] = {}
     for r in rows:
         name = str(r["mlflow_model_name"] or registry.model_name(tenant))
@@ -103,12 +106,12 @@ def expected_mirror(conn: Conn, registry: MlflowRegistryResource, tenant: str) -
         plan = plans.get(name)
         if plan is None:
             if own:
-                description = (f"Crop-yield model (kg/ha) of tenant {tenant}, model spec {spec_id}; one version per "
+                description = (f"Crop-yield model ({unit}) of tenant {tenant}, model spec {spec_id}; one version per "
                                f"training. The rai-assets ledger is the source of truth of each version's lifecycle; "
                                f"MLflow mirrors it. Aliases: {_ALIAS_MEANING}. Version tags ledger_state, "
                                "ledger_audit_seq, ledger_audit_entry_sha256 and validation_mae mirror the ledger.")
             else:
-                description = (f"Crop-yield model (kg/ha) shared by cohort {r['cohort_id'] or name}, model spec "
+                description = (f"Crop-yield model ({unit}) shared by cohort {r['cohort_id'] or name}, model spec "
                                f"{spec_id}; one version per refit, used by every member. The rai-assets ledger is "
                                f"the source of truth of each member's lifecycle; MLflow mirrors it per member. "
                                f"Aliases <stage>-<tenant>: {_ALIAS_MEANING}. Version tags <tag>-<tenant> "

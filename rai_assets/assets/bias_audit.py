@@ -145,7 +145,7 @@ def audit_and_record(ledger: LedgerResource, object_store: ObjectStoreResource, 
     for key_column in ("season_id", "tenant_id"):
         if key_column in oos.frame.columns:
             groups[key_column] = oos.frame[key_column].astype(str).to_numpy()
-    audit = audit_bias(oos.actual, oos.predicted, groups, columns, spec.bias)
+    audit = audit_bias(oos.actual, oos.predicted, groups, columns, spec.bias, unit=spec.target_unit)
     body = {
         "kind": "bias_audit", "tenant": tenant, "season": season, "model_id": candidate.model_id,
         "mlflow_version": candidate.mlflow_version, "snapshot_root": candidate.snapshot_root,
@@ -194,7 +194,7 @@ def bias_audit(
                                 part.spec, part.run_id)
     audit, doc, key, verified = recorded.audit, recorded.doc, recorded.object_key, recorded.verified
     publish_pictures(context, mlflow_registry, {"subgroup_mae": (  # logged on the candidate's training run
-        "MAE per subgroup", lambda: plots.subgroup_mae(audit.to_dict()["subgroups"]))},
+        "MAE per subgroup", lambda: plots.subgroup_mae(audit.to_dict()["subgroups"], unit=part.spec.target_unit))},
         run_id=candidate.mlflow_run_id, artifact_dir=f"bias/{part.season}")
     from rai_assets.adapters.lifecycle_mirror import log_signed_report  # the signed JSON next to its picture
     log_signed_report(mlflow_registry, candidate, f"bias/{part.season}/bias_audit.json", doc)

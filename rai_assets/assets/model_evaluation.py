@@ -121,10 +121,13 @@ def model_evaluation(
     if champ_metrics is not None:
         metrics.model_mae.labels(tenant=part.tenant, role="champion").set(champ_metrics.mae)
     metrics.export()
+    unit = part.spec.target_unit
     pictures: dict[str, Picture] = {
-        "predicted_vs_actual": ("Predicted vs actual", lambda: plots.predicted_vs_actual(actual, cand_predicted)),
-        "residuals": ("Residuals", lambda: plots.residual_histogram(actual, cand_predicted)),
-        "mae": ("MAE: candidate vs champion vs baselines", lambda: plots.mae_comparison(comparison.to_dict())),
+        "predicted_vs_actual": ("Predicted vs actual",
+                                lambda: plots.predicted_vs_actual(actual, cand_predicted, unit=unit)),
+        "residuals": ("Residuals", lambda: plots.residual_histogram(actual, cand_predicted, unit=unit)),
+        "mae": ("MAE: candidate vs champion vs baselines",
+                lambda: plots.mae_comparison(comparison.to_dict(), unit=unit)),
     }
     publish_pictures(context, mlflow_registry, pictures, run_id=evaluation_run_id, artifact_dir="plots")
     return MaterializeResult(

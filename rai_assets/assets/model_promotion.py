@@ -218,7 +218,7 @@ def _fallback(season: _Season, champion: ModelVersion, steps: list[str]) -> Mode
                                             alpha=spec.promotion.alpha).below_floor:
         previous = None
     why = (f"naive floor (REG-10): champion {champion.mlflow_ref} MAE {floor.mae_served:.0f} vs naive "
-           f"{floor.mae_naive:.0f} kg/ha on {part.season}, sign-flip test n={floor.test.n}, "
+           f"{floor.mae_naive:.0f} {part.spec.target_unit} on {part.season}, sign-flip test n={floor.test.n}, "
            f"p={floor.test.p_value:.4g} < {floor.alpha}")
     if previous is None:
         previous = _naive_model(season, naive_pred)
@@ -282,7 +282,8 @@ def _refit_guard(season: _Season, champion: ModelVersion, steps: list[str]) -> M
         if not (significant or audit_failed) or current.state is not ModelState.CHAMPION \
                 or replaced.state is not ModelState.DEPRECATED:
             steps.append(f"refit {champion.mlflow_ref} vs the fit it replaced ({replaced.mlflow_ref}) on "
-                         f"{part.season}: mean |error| reduction {test.mean_difference:.1f} kg/ha over "
+                         f"{part.season}: mean |error| reduction {test.mean_difference:.1f} "
+                         f"{part.spec.target_unit} over "
                          f"{test.n} fields, p(worse)={test.p_value:.4g}: keeps serving")
             return champion
         reason = (f"refit {champion.mlflow_ref} significantly worse than the fit it replaced "
@@ -513,7 +514,7 @@ def _bootstrap(season: _Season, candidate: ModelVersion, steps: list[str]) -> Mo
         promoted = model_store.promote_bootstrap_champion(
             conn, candidate, run_id=part.run_id,
             reason=f"first champion: held-out MAE {comparison['candidate']['mae']:.1f} < naive "
-                   f"{comparison['naive']['mae']:.1f} kg/ha on {part.season}, bias audit "
+                   f"{comparison['naive']['mae']:.1f} {part.spec.target_unit} on {part.season}, bias audit "
                    f"{audit_row['body_sha256'][:12] if audit_row else ''}… passed")
         _record(conn, part, promoted, None, "champion", "bootstrap",
                 evidence={"bias_audit": audit_row["body_sha256"] if audit_row else None})

@@ -36,9 +36,10 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from rai_assets.adapters.ledger import artifacts, loop
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.tenants import register_season
+from rai_assets.assets.common import spec_by_id
 from rai_assets.assets.partitions import add_partitions
 from rai_assets.demo.ricefarms import tenant_key_pair, to_event, write_batch
-from rai_assets.demo.runner import land_and_register, materialize_partitions
+from rai_assets.demo.runner import SPEC_ID, land_and_register, materialize_partitions
 from rai_assets.demo.synthetic import SeasonShape, synthetic_season
 from rai_assets.domain.canonical import canonical_json
 
@@ -134,8 +135,9 @@ def run_closed_loop(state_dir: Path, *, dagster_bin: str, port: int = 3070, time
         mark("s04 files landed (harvest labels for the candidate's season)")
         decision = _wait(lambda: _canary(ledger, candidate.model_id if candidate else -1), timeout_s,
                          "the canary decision")
+        unit = spec_by_id(SPEC_ID).target_unit  # land_and_register registers the tenant with SPEC_ID
         mark(f"canary decision: {decision['decision']} (n={decision['sample_size']}, always-valid p="
-             f"{decision['p_value']:.2g}, mean |error| reduction {decision['statistic']:.0f} kg/ha)")
+             f"{decision['p_value']:.2g}, mean |error| reduction {decision['statistic']:.0f} {unit})")
         with ledger.connect(TENANT) as conn:
             final = model_store.get_champion(conn, TENANT)
         mark(f"champion now: model {final.model_id if final else '-'} (MLflow v{final.mlflow_version if final else '-'}"

@@ -117,11 +117,14 @@ def run_demo(
     max_tenants: int | None = None,
     max_seasons: int | None = None,
     cohort: bool = True,
+    unfair_tenant: bool = False,
     progress: Callable[[str], None] = print,
 ) -> tuple[list[PartitionRun], list[TenantSummary]]:
     """Land the panel, register tenants and seasons, and materialize all partitions in season order.
 
-    ``RAI_LEDGER_URL`` etc. must already be set (the CLI starts the embedded ledger first).
+    ``RAI_LEDGER_URL`` etc. must already be set (the CLI starts the embedded ledger first). ``unfair_tenant``
+    adds the synthetic tenant of :mod:`rai_assets.demo.unfair_tenant` (outside the cohort), whose last
+    season's bias audit fails.
     Returns the per-partition runs and the per-tenant summaries.
     """
     from rai_assets.definitions import TENANT_SEASON_JOB, build_definitions, build_resources, resolved_stores
@@ -143,5 +146,16 @@ def run_demo(
     if cohort:
         joined = opt_in_cohort(ledger, tenants)
         progress(f"cohort {COHORT!r}: {len(tenants)} members ({len(joined)} opted in now by their managers)")
-    runs = materialize_partitions(defs.resolve_job_def(TENANT_SEASON_JOB), instance, tenants, seasons, progress)
+    job = defs.resolve_job_def(TENANT_SEASON_JOB)
+    runs = materialize_partitions(job, instance, tenants, seasons, progress)
+    if unfair_tenant:
+        from rai_assets.demo.unfair_tenant import unfair_tenant_panel
+
+        extra = unfair_tenant_panel(n_seasons=len(seasons))
+        extra_tenants, extra_seasons, _ = land_and_register(ledger, store, instance, extra,
+                                                            state_dir / "demo" / "tenant-keys", bad_uploads=False)
+        progress(f"synthetic tenant {extra_tenants[0]}: {len(extra)} rows; in {extra_seasons[-1]} a planthopper "
+                 "outbreak hits the high-yielding variety only (its bias audit should fail)")
+        runs += materialize_partitions(job, instance, extra_tenants, extra_seasons, progress)
+        tenants = [*tenants, *extra_tenants]
     return runs, [summarize(ledger, t) for t in tenants]

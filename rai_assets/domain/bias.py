@@ -4,7 +4,8 @@ For every configured subgroup (e.g. land tenure, rice variety, village, farm-siz
 held-out rows are split by group value and per-group metrics are computed with fairlearn's
 :class:`fairlearn.metrics.MetricFrame`: row count, mean absolute error, mean signed residual
 (``mean(pred - actual)``, positive = over-prediction), mean prediction and mean actual, all in the
-target unit (kg/ha). Two disparity measures are then checked among the groups that are large enough:
+target unit (the spec's, e.g. kg/ha; :func:`audit_bias` takes it as ``unit`` and every table and reason
+names it). Two disparity measures are then checked among the groups that are large enough:
 
 * **MAE ratio** ``min_g MAE_g / max_g MAE_g`` — fairlearn's ``MetricFrame.ratio(method="between_groups")``
   definition (smallest group value over largest; 1.0 = parity, 0.0 = one group is predicted perfectly
@@ -15,7 +16,7 @@ target unit (kg/ha). Two disparity measures are then checked among the groups th
   mean actual yield of all audited rows. A large gap means the model systematically over-predicts one
   group relative to another (e.g. favours owners over share-croppers).
 
-The MAE gap ``max - min`` (kg/ha) is reported for information only.
+The MAE gap ``max - min`` (target unit) is reported for information only.
 
 Uncertainty (small samples): every group's MAE, its ratio to the subgroup's overall MAE and its mean
 signed residual come with a 95 % **stratified percentile bootstrap** interval (Efron & Tibshirani 1993,
@@ -55,7 +56,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -140,7 +141,7 @@ class BiasThresholds:
 
 @dataclass(frozen=True)
 class GroupStats:
-    """Metrics of one group of one subgroup, all in the target unit (kg/ha).
+    """Metrics of one group of one subgroup, all in the target unit (the audit's ``unit``).
 
     Attributes:
         subgroup: subgroup name, e.g. ``"tenure"``.
@@ -183,13 +184,13 @@ class SubgroupResult:
         column: column of the ``groups`` frame holding the group values, e.g. ``"farm.tenure"``.
         groups: per-group statistics, sorted by group value.
         mae_ratio: ``min MAE / max MAE`` (unitless, 1.0 = parity; fairlearn ratio ``between_groups``).
-        mae_gap: ``max MAE - min MAE`` (kg/ha; fairlearn difference ``between_groups``).
-        signed_residual_gap: ``max - min`` of the groups' mean signed residuals (kg/ha).
+        mae_gap: ``max MAE - min MAE`` (target unit; fairlearn difference ``between_groups``).
+        signed_residual_gap: ``max - min`` of the groups' mean signed residuals (target unit).
         passed: ``True``/``False`` verdict; ``None`` when not assessable (fewer than 2 ``"ok"`` groups).
         reasons: human-readable explanations of failures, exclusions and non-assessability.
         verdict: ``"pass"``, ``"fail"`` or ``"not_assessable"``.
         mae_ratio_ci: Bonferroni-adjusted interval of ``mae_ratio`` (best vs worst group).
-        signed_residual_gap_ci: Bonferroni-adjusted interval of ``signed_residual_gap`` (kg/ha).
+        signed_residual_gap_ci: Bonferroni-adjusted interval of ``signed_residual_gap`` (target unit).
         not_assessable_groups: the groups below ``min_group_size``.
     """
 
@@ -242,6 +243,7 @@ class BiasAudit:
         tenants: rows per tenant (``tenant_id`` column), when pooled over a cohort.
         n_subgroups_assessable: subgroups with at least two assessable groups.
         n_groups: (subgroup, group) pairs seen; ``n_groups_assessable`` of them had ``min_group_size`` rows.
+        unit: the target unit every value and reason is in (the model spec's ``target_unit``).
     """
 
     subgroups: tuple[SubgroupResult, ...]
@@ -255,11 +257,13 @@ class BiasAudit:
     n_subgroups_assessable: int = 0
     n_groups: int = 0
     n_groups_assessable: int = 0
+    unit: str = field(kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict (non-finite floats become ``None``; tuples become lists)."""
         return {
             "n": self.n,
+            "unit": self.unit,
             "verdict": self.verdict,
             "passed": self.passed,
             "reasons": list(self.reasons),
@@ -275,11 +279,12 @@ class BiasAudit:
     def markdown_table(self) -> str:
         """Two markdown tables: per (subgroup, group) statistics (n, MAE with 95 % interval, MAE ratio to
         the subgroup's overall MAE with interval, mean signed residual with interval, mean prediction,
-        mean actual, status; kg/ha), then per-subgroup MAE ratio and signed-residual gap with their
+        mean actual, status; in :attr:`unit`), then per-subgroup MAE ratio and signed-residual gap with their
         Bonferroni intervals and verdict, followed by the overall verdict and reasons."""
+        u = self.unit
         lines = [
-            "| Subgroup | Group | n | MAE (kg/ha) [95% CI] | MAE / overall [95% CI] | "
-            "Mean signed residual (kg/ha) [95% CI] | Mean prediction (kg/ha) | Mean actual (kg/ha) | Status |",
+            f"| Subgroup | Group | n | MAE ({u}) [95% CI] | MAE / overall [95% CI] | "
+            f"Mean signed residual ({u}) [95% CI] | Mean prediction ({u}) | Mean actual ({u}) | Status |",
             "|---|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for result in self.subgroups:
@@ -293,7 +298,7 @@ class BiasAudit:
         lines += [
             "",
             f"| Subgroup | Column | MAE ratio (min/max, ≥ {self.thresholds.min_mae_ratio:g}) [CI] | "
-            f"MAE gap (kg/ha) | Signed residual gap (kg/ha) [CI] | Result |",
+            f"MAE gap ({u}) | Signed residual gap ({u}) [CI] | Result |",
             "|---|---|---:|---:|---:|---|",
         ]
         for result in self.subgroups:
@@ -401,6 +406,8 @@ def _audit_subgroup(
     overall_mean_actual: float,
     strata: np.ndarray | None = None,
     seed_offset: int = 0,
+    *,
+    unit: str,
 ) -> SubgroupResult:
     frame = MetricFrame(metrics=_METRICS, y_true=actual, y_pred=predicted, sensitive_features=labels)
     by_group = frame.by_group
@@ -496,7 +503,7 @@ def _audit_subgroup(
                     reasons.append(
                         f"{name}: MAE ratio {ratio:.3f} < {thresholds.min_mae_ratio:g}, interval "
                         f"[{ratio_ci[0]:.2f}, {ratio_ci[1]:.2f}] ({pair_level:.1%}) entirely below — group "
-                        f"{hi_g.group!r} MAE {hi_g.mae:,.1f} kg/ha vs group {lo_g.group!r} MAE {lo_g.mae:,.1f} kg/ha"
+                        f"{hi_g.group!r} MAE {hi_g.mae:,.1f} {unit} vs group {lo_g.group!r} MAE {lo_g.mae:,.1f} {unit}"
                     )
                 else:
                     reasons.append(
@@ -508,17 +515,17 @@ def _audit_subgroup(
                 if gap_ci[0] / scale > thresholds.max_signed_residual_gap:
                     failed = True
                     reasons.append(
-                        f"{name}: signed residual gap {gap:,.1f} kg/ha = {gap / scale:.1%} of mean actual "
-                        f"{overall_mean_actual:,.1f} kg/ha > {thresholds.max_signed_residual_gap:.1%}, interval "
-                        f"[{gap_ci[0]:,.0f}, {gap_ci[1]:,.0f}] kg/ha entirely above — group "
+                        f"{name}: signed residual gap {gap:,.1f} {unit} = {gap / scale:.1%} of mean actual "
+                        f"{overall_mean_actual:,.1f} {unit} > {thresholds.max_signed_residual_gap:.1%}, interval "
+                        f"[{gap_ci[0]:,.0f}, {gap_ci[1]:,.0f}] {unit} entirely above — group "
                         f"{over.group!r} mean residual {over.mean_signed_residual:+,.1f} vs group {under.group!r} "
-                        f"{under.mean_signed_residual:+,.1f} kg/ha"
+                        f"{under.mean_signed_residual:+,.1f} {unit}"
                     )
                 else:
                     reasons.append(
                         f"{name}: signed residual gap {gap / scale:.1%} of mean actual between {over.group!r} and "
                         f"{under.group!r} exceeds {thresholds.max_signed_residual_gap:.1%} but not significantly "
-                        f"(interval [{gap_ci[0]:,.0f}, {gap_ci[1]:,.0f}] kg/ha)"
+                        f"(interval [{gap_ci[0]:,.0f}, {gap_ci[1]:,.0f}] {unit})"
                     )
 
     mae_ratio = 1.0 if worst.mae == 0.0 else best.mae / worst.mae
@@ -549,6 +556,8 @@ def audit_bias(
     groups: pd.DataFrame,
     subgroup_columns: Mapping[str, str],
     thresholds: BiasThresholds = BiasThresholds(),
+    *,
+    unit: str,
 ) -> BiasAudit:
     """Audit out-of-sample predictions for subgroup disparities (REG-5), with bootstrap intervals.
 
@@ -561,13 +570,15 @@ def audit_bias(
     values form the group :data:`MISSING_GROUP`.
 
     Args:
-        y_true: actual target values, shape ``(n,)`` (kg/ha).
-        y_pred: out-of-sample predicted values, shape ``(n,)`` (kg/ha).
+        y_true: actual target values, shape ``(n,)``, in ``unit``.
+        y_pred: out-of-sample predicted values, shape ``(n,)``, in ``unit``.
         groups: frame with ``n`` rows aligned by position with ``y_true`` (its index is ignored),
             holding the subgroup columns and, for a pooled window, ``season_id`` and optionally
             ``tenant_id`` (bootstrap strata; reported counts).
         subgroup_columns: subgroup name -> column of ``groups``; at least one entry.
         thresholds: thresholds, interval level and bootstrap settings (configurable per tenant).
+        unit: the target unit of the model's spec (``ModelSpec.target_unit``, e.g. ``"kg/ha"``);
+            it labels the tables and reasons and is stored in the audit.
 
     Returns:
         :class:`BiasAudit` with verdict ``"pass"``, ``"fail"`` or ``"inconclusive"``.
@@ -612,6 +623,7 @@ def audit_bias(
             overall_mean_actual,
             strata,
             seed_offset,
+            unit=unit,
         )
         for seed_offset, (name, column) in enumerate(subgroup_columns.items())
     )
@@ -640,6 +652,7 @@ def audit_bias(
         n_subgroups_assessable=n_assessable,
         n_groups=len(all_groups),
         n_groups_assessable=sum(g.status == STATUS_OK for g in all_groups),
+        unit=unit,
     )
 
 

@@ -377,7 +377,7 @@ class ModelComparison:
             "beats_champion": self.beats_champion,
         }
 
-    def markdown_table(self, unit: str = "kg/ha", champion_note: str | None = None) -> str:
+    def markdown_table(self, unit: str, champion_note: str | None = None) -> str:
         """Markdown table with one row each for candidate, champion, naive baseline and Cobb-Douglas
         (columns n, MAE, RMSE in ``unit`` — the spec's target unit, kg/ha for rice-yield-v1 —, R², note),
         followed by the verdict lines. ``champion_note`` names the champion (or why it is not compared);

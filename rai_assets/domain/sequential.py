@@ -193,6 +193,7 @@ def msprt(
     alpha: float = 0.05,
     min_sample: int = 30,
     tau: float | None = None,
+    unit: str = "kg/ha",
 ) -> SequentialDecision:
     """Always-valid mSPRT of candidate vs. champion on paired absolute errors (RET-7, RET-8).
 
@@ -208,6 +209,7 @@ def msprt(
         tau: standard deviation of the normal mixing distribution over the effect, kg/ha, ``> 0``;
             ``None`` (default) uses the plug-in standard deviation of the differences at each peek
             (a unit-free standard-normal prior on the standardised effect; see the module docstring).
+        unit: the target unit of the errors (the model spec's ``target_unit``), named in the reason.
 
     Returns:
         :class:`SequentialDecision` with ``d_i = |err_champion_i| - |err_candidate_i|``:
@@ -243,7 +245,7 @@ def msprt(
     d = champion - candidate
     n = int(d.shape[0])
     mean_difference = float(d.mean()) if n else 0.0
-    prior = "tau = plug-in sd" if tau is None else f"tau = {tau:g} kg/ha"
+    prior = "tau = plug-in sd" if tau is None else f"tau = {tau:g} {unit}"
 
     def decide(decision: str, log_lr_n: float, p_value: float, reason: str) -> SequentialDecision:
         return SequentialDecision(
@@ -269,7 +271,7 @@ def msprt(
         return decide(
             "insufficient_sample", log_lr_n, p_info,
             f"insufficient sample: {n} paired observations < minimum {min_sample}; mean difference "
-            f"{mean_difference:+.2f} kg/ha, no decision before the minimum sample (RET-7)",
+            f"{mean_difference:+.2f} {unit}, no decision before the minimum sample (RET-7)",
         )
     window = log_lr[min_sample - 2:]  # peeks k = min_sample..n
     p_k = _p_from_log_lr(window)
@@ -277,22 +279,22 @@ def msprt(
     if not p_value < alpha:
         return decide(
             "continue", log_lr_n, p_value,
-            f"continue: mean difference {mean_difference:+.2f} kg/ha over {n} paired fields is not significant "
+            f"continue: mean difference {mean_difference:+.2f} {unit} over {n} paired fields is not significant "
             f"(always-valid p {p_value:.3g} >= alpha {alpha:g}; mSPRT, {prior}; RET-7)",
         )
     first = int(np.argmax(p_k < alpha))
     stop_k = first + min_sample
     stop_mean = float(means[min_sample - 2 + first])
-    at = f"at observation {stop_k} (mean {stop_mean:+.2f} kg/ha)"
+    at = f"at observation {stop_k} (mean {stop_mean:+.2f} {unit})"
     if stop_mean > 0.0:
         return decide(
             "promote", log_lr_n, p_value,
-            f"promote: candidate better by {mean_difference:+.2f} kg/ha on average over {n} paired fields; "
+            f"promote: candidate better by {mean_difference:+.2f} {unit} on average over {n} paired fields; "
             f"always-valid p {p_value:.3g} < alpha {alpha:g}, first significant {at} (mSPRT, {prior}; RET-7)",
         )
     return decide(
         "rollback", log_lr_n, p_value,
-        f"rollback: candidate worse by {-mean_difference:.2f} kg/ha on average over {n} paired fields; "
+        f"rollback: candidate worse by {-mean_difference:.2f} {unit} on average over {n} paired fields; "
         f"always-valid p {p_value:.3g} < alpha {alpha:g}, first significant {at} (mSPRT, {prior}; RET-8)",
     )
 

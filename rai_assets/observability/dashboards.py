@@ -102,7 +102,7 @@ def tenant_drilldown() -> gdash.Dashboard:
         .with_panel(_ts("Largest PSI per season", "none", _q(
             f"max by (season) (rai_drift_psi_value{{{sel}}})", "{{season}}")))
         .with_row(gdash.Row("Accuracy"))
-        .with_panel(_ts("Forecast MAE vs naive (kg/ha)", "none",
+        .with_panel(_ts("Forecast MAE vs naive (each tenant's spec unit, e.g. kg/ha)", "none",
                         _q(f"rai:forecast_mae_kg_ha:max{{{sel}}}", "{{model}}"),
                         _q(f"max by (role) (rai_model_mae_kg_ha{{{sel}}})", "{{role}}")))
         .with_panel(_ts("Naive floor (REG-10): served below naive, fallbacks", "short",

@@ -233,14 +233,15 @@ def season_covariate_ratios(season_level: Sequence[Mapping[str, Any]], *,
     return _png(fig)
 
 
-def subgroup_mae(subgroups: Sequence[Mapping[str, Any]]) -> bytes:
-    """Each subgroup's groups' MAE (kg/ha) with their 95 % bootstrap intervals as error bars.
+def subgroup_mae(subgroups: Sequence[Mapping[str, Any]], *, unit: str) -> bytes:
+    """Each subgroup's groups' MAE (in ``unit``) with their 95 % bootstrap intervals as error bars.
 
     Args:
         subgroups: ``BiasAudit.to_dict()["subgroups"]``: dicts with ``subgroup``, ``verdict`` and
             ``groups`` (dicts with ``group``, ``n``, ``mae``, ``mae_ci`` = ``[low, high]`` or None,
             ``status``). A group with ``status`` ≠ ``"ok"`` is drawn hatched and grey; an undefined
             interval (None or NaN) draws no error bar; a subgroup without groups is listed as "no rows".
+        unit: the target unit of the model's spec (``ModelSpec.target_unit``, e.g. kg/ha), for the axis.
 
     Returns:
         PNG bytes: horizontal bars, subgroups top to bottom; a picture that says so without subgroups.
@@ -282,7 +283,7 @@ def subgroup_mae(subgroups: Sequence[Mapping[str, Any]]) -> bytes:
     for bar, hatch in zip(bars, hatches, strict=True):
         bar.set_hatch(hatch)
     ax.set_yticks(y, labels, fontsize=6)
-    ax.set_xlabel("MAE (kg/ha), 95 % bootstrap interval; hatched: too few rows", fontsize=7)
+    ax.set_xlabel(f"MAE ({unit}), 95 % bootstrap interval; hatched: too few rows", fontsize=7)
     ax.set_title("Out-of-sample MAE per subgroup", fontsize=9)
     ax.tick_params(axis="x", labelsize=7)
     return _png(fig)
@@ -297,11 +298,12 @@ def _paired(actual: ArrayLike, predicted: ArrayLike) -> tuple[np.ndarray, np.nda
     return a[keep], p[keep]
 
 
-def predicted_vs_actual(actual: ArrayLike, predicted: ArrayLike, *, label: str = "candidate") -> bytes:
-    """Scatter of predicted against actual yield (kg/ha) with the ``y = x`` line.
+def predicted_vs_actual(actual: ArrayLike, predicted: ArrayLike, *, unit: str, label: str = "candidate") -> bytes:
+    """Scatter of predicted against actual yield (in ``unit``) with the ``y = x`` line.
 
     Args:
-        actual, predicted: shape ``(n,)``, kg/ha; pairs with a non-finite value are dropped.
+        actual, predicted: shape ``(n,)``, in ``unit``; pairs with a non-finite value are dropped.
+        unit: the target unit of the model's spec (``ModelSpec.target_unit``), for the axes.
         label: the model's name in the legend.
 
     Raises:
@@ -316,16 +318,16 @@ def predicted_vs_actual(actual: ArrayLike, predicted: ArrayLike, *, label: str =
     lo, hi = float(min(a.min(), p.min())), float(max(a.max(), p.max()))
     ax.plot([lo, hi], [lo, hi], color="#333333", linewidth=0.8, linestyle="--", label="y = x")
     ax.scatter(a, p, s=10, alpha=0.7, color=_ROLE_COLOURS["candidate"], label=f"{label} (n={a.size})")
-    ax.set_xlabel("actual yield (kg/ha)", fontsize=8)
-    ax.set_ylabel("predicted (kg/ha)", fontsize=8)
+    ax.set_xlabel(f"actual yield ({unit})", fontsize=8)
+    ax.set_ylabel(f"predicted ({unit})", fontsize=8)
     ax.set_title("Predicted vs actual, held-out season", fontsize=9)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7)
     return _png(fig)
 
 
-def residual_histogram(actual: ArrayLike, predicted: ArrayLike) -> bytes:
-    """Histogram of the residuals ``predicted - actual`` (kg/ha) with their mean marked.
+def residual_histogram(actual: ArrayLike, predicted: ArrayLike, *, unit: str) -> bytes:
+    """Histogram of the residuals ``predicted - actual`` (in ``unit``, the spec's target unit) with their mean marked.
 
     Raises:
         ValueError: ``actual`` and ``predicted`` differ in length.
@@ -341,7 +343,7 @@ def residual_histogram(actual: ArrayLike, predicted: ArrayLike) -> bytes:
     ax.axvline(0.0, color="#333333", linewidth=0.8)
     mean = float(residuals.mean())
     ax.axvline(mean, color="#c44e52", linestyle="--", linewidth=1, label=f"mean {mean:+.0f}")
-    ax.set_xlabel("residual = predicted - actual (kg/ha)", fontsize=8)
+    ax.set_xlabel(f"residual = predicted - actual ({unit})", fontsize=8)
     ax.set_ylabel("fields", fontsize=8)
     ax.set_title("Residuals, held-out season", fontsize=9)
     ax.tick_params(labelsize=7)
@@ -349,12 +351,13 @@ def residual_histogram(actual: ArrayLike, predicted: ArrayLike) -> bytes:
     return _png(fig)
 
 
-def mae_comparison(comparison: Mapping[str, Any]) -> bytes:
-    """MAE bars (kg/ha) of candidate, champion, naive baseline and Cobb-Douglas on the same rows.
+def mae_comparison(comparison: Mapping[str, Any], *, unit: str) -> bytes:
+    """MAE bars (in ``unit``) of candidate, champion, naive baseline and Cobb-Douglas on the same rows.
 
     Args:
         comparison: ``ModelComparison.to_dict()``: per role ``None`` or a dict with ``mae``; a missing
             model is shown as "n/a".
+        unit: the target unit of the model's spec (``ModelSpec.target_unit``), for the axis.
     """
     fig, axes = _figure()
     ax = axes[0, 0]
@@ -366,7 +369,7 @@ def mae_comparison(comparison: Mapping[str, Any]) -> bytes:
         ax.text(xi, 0.0 if mae is None else mae, "n/a" if mae is None else f"{mae:.0f}", ha="center",
                 va="bottom", fontsize=7)
     ax.set_xticks(x, [_ROLE_LABELS[r] for r in roles], fontsize=8)
-    ax.set_ylabel("MAE (kg/ha)", fontsize=8)
+    ax.set_ylabel(f"MAE ({unit})", fontsize=8)
     ax.set_title("Held-out MAE: candidate vs champion vs baselines", fontsize=9)
     ax.tick_params(axis="y", labelsize=7)
     return _png(fig)

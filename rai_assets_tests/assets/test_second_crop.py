@@ -30,6 +30,7 @@ from rai_assets.domain.contract import reader_for_major
 from rai_assets.domain.ingestion import build_manifest, process_batch
 from rai_assets.domain.model_spec import ModelSpecError, parse_model_spec
 from rai_assets.domain.signing import KeyPair
+from rai_assets.governance.listing import list_models
 from rai_assets.resource_files import resources_dir
 from rai_assets.serving.export import export_forecasts
 from rai_assets_tests.loop.synthetic_tenant import run_seasons
@@ -167,6 +168,29 @@ def test_a_barley_tenant_is_configuration_only_ing1_ing4_snap3_reg1(resources, s
     assert forecasts.metadata["unit"].value == evaluation.metadata["unit"].value == "bu/ac"
     assert "forecast bu/ac" in forecasts.metadata["preview"].value
     assert "| MAE (bu/ac) | RMSE (bu/ac) |" in evaluation.metadata["comparison"].value
+
+    # every label of a yield or an MAE says the spec's unit, never a hard-coded kg/ha: the bias audit's
+    # tables and reasons, its signed body, the manager's listing and MLflow's model description
+    audit = instance.get_latest_materialization_event(AssetKey("bias_audit")).asset_materialization
+    assert audit.partition == str(partition_key(tenant, SEASONS[2]))
+    per_group, reasons = audit.metadata["per_group"].value, audit.metadata["reasons"].value
+    assert "| MAE (bu/ac) [95% CI] |" in per_group and "Signed residual gap (bu/ac)" in per_group
+    assert "kg/ha" not in per_group + reasons
+    with resources["ledger"].connect(tenant) as conn:
+        bodies = conn.execute("SELECT body FROM bias_audits WHERE tenant_id = %s", (tenant,)).fetchall()
+        reasons_logged = [r["reason"] for r in conn.execute(
+            "SELECT reason FROM audit_log WHERE tenant_id = %s AND reason IS NOT NULL", (tenant,)).fetchall()]
+    assert bodies and {b["body"]["audit"]["unit"] for b in bodies} == {"bu/ac"}
+    # (the sign-flip test's own summary, rai_assets/domain/promotion_test.py, still says kg/ha: its owner is
+    # to take the unit; every other lifecycle reason is checked)
+    ours = [r for r in reasons_logged if "paired sign-flip permutation test" not in r]
+    assert any("bu/ac" in r for r in ours) and not any("kg/ha" in r for r in ours), \
+        [r for r in ours if "kg/ha" in r]
+    listing = list_models(resources["ledger"], tenant)
+    assert listing and {r.unit for r in listing} == {"bu/ac"}
+    registry = resources["mlflow_registry"]
+    description = registry.client().get_registered_model(registry.model_name(tenant)).description
+    assert "Crop-yield model (bu/ac)" in description
 
     # the agronomists' export names the unit per row
     out = tmp_path / "forecasts.csv"

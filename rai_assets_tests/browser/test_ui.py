@@ -2,11 +2,12 @@
 on ``dagster dev`` and ``mlflow server`` over a small demo's stores. Asserts on what is on the page and saves
 the screenshots the README shows (docs/screenshots/*.png, 1280×800). Run with ``make test-browser``.
 REQ: OBS-1 (the asset graph and runs in the Dagster UI), DRIFT-3 (a signed drift report with its picture),
-REG-5 (the bias audit as an asset check), REG-1 (MLflow registry aliases)."""
+REG-5 (the bias audit as an asset check, red when it failed), REG-1 (MLflow registry aliases)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -26,6 +27,7 @@ SHOTS = REPO / "docs" / "screenshots"
 BIN = Path(sys.executable).parent
 TENANT = "ciwangi"  # the first village; with the cohort, models are yield-cohort-ricefarms
 MODEL = "yield-cohort-ricefarms"
+UNFAIR = "synth-planthopper"  # the demo's --unfair-tenant: a pest hits one variety in s03, its bias audit fails
 
 
 def _free_port() -> int:
@@ -51,7 +53,8 @@ def _wait_http(url: str, timeout_s: float, what: str, proc: subprocess.Popen[byt
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A 2 villages × 3 seasons demo on a temporary state dir, then ``dagster dev`` and ``mlflow server`` on free
+    """A 2 villages × 3 seasons demo (plus the synthetic tenant whose last bias audit fails) on a temporary
+    state dir, then ``dagster dev`` and ``mlflow server`` on free
     ports over it; both stopped by PID (their whole process groups) at the end."""
     from rai_assets.demo.closed_loop import _stop
 
@@ -61,7 +64,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     for name in ("RAI_LEDGER_URL", "RAI_LEDGER_OWNER_URL", "MLFLOW_TRACKING_URI", "RAI_S3_BUCKET"):
         env.pop(name, None)
-    demo = subprocess.run([sys.executable, "-m", "rai_assets.cli", "demo", "--tenants", "2", "--seasons", "3"],
+    demo = subprocess.run([sys.executable, "-m", "rai_assets.cli", "demo", "--tenants", "2", "--seasons", "3",
+                           "--unfair-tenant"],
                           env=env, capture_output=True, text=True, timeout=600, check=False)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     dagster_port, mlflow_port = _free_port(), _free_port()
@@ -146,14 +150,33 @@ def test_drift_report_materialization_shows_its_psi_picture(servers, page):
     page.keyboard.press("Escape")
 
 
-def test_bias_audit_check_shows_its_verdict(servers, page):
-    """REG-5: the bias audit's asset check, with the audit's verdict and signature state."""
+def test_failed_bias_audit_check_is_red(servers, page):
+    """REG-5: the bias audit's asset check. The synthetic tenant's s03 bias audit failed for a real reason
+    (a planthopper outbreak hit the high-yielding variety only; the model could not know): its
+    ``bias_audit_passed`` check is Failed with ERROR severity — red in the UI — with the verdict, the
+    signature state and the reasons (the variety subgroup's signed-residual gap)."""
+    assert f"s03 {UNFAIR}" in servers["demo_stdout"], servers["demo_stdout"][-2000:]
     _dagster(page, f"{servers['dagster']}/assets/bias_audit?view=checks")
-    page.get_by_text("bias_audit_passed").first.wait_for()
+    page.get_by_text("bias_audit_passed").first.click()
     page.get_by_text("Evaluation result").first.wait_for()
     body = page.inner_text("body")
-    assert "signature_verified" in body and ("Passed" in body or "Failed" in body)
-    _shot(page, "bias-audit-check")
+    # the latest execution is the synthetic tenant's s03 (the demo materializes it last)
+    assert f"s03|{UNFAIR}" in body and "verdict fail" in body and "signature_verified" in body, body[:3000]
+    result = page.get_by_text("Failed", exact=True).last  # the "Evaluation result" tag of the latest execution
+    colours = result.evaluate(  # the text's colour and its tag's background (the first opaque one above it)
+        "e => { let n = e; while (n && ['rgba(0, 0, 0, 0)', 'transparent'].includes(getComputedStyle(n)"
+        ".backgroundColor)) n = n.parentElement; return [getComputedStyle(e).color, n ? "
+        "getComputedStyle(n).backgroundColor : 'none']; }")
+    _shot(page, "bias-audit-failed")
+    for colour in colours:  # Dagster's danger tag: red text on a light red background
+        red, green, blue = (int(v) for v in re.findall(r"\d+", colour)[:3])
+        assert red > green + 20 and red > blue + 20, f"the Failed tag is not red: {colours}"
+    page.locator("tr", has_text="reasons").get_by_text("[Show Markdown]").click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    reasons = dialog.inner_text()
+    assert "variety" in reasons and "signed residual gap" in reasons and "entirely above" in reasons, reasons
+    page.keyboard.press("Escape")
 
 
 def test_backfill_dialog_offers_tenant_season_partitions(servers, page):

@@ -44,7 +44,7 @@ def test_group_with_three_times_the_error_fails_reg5() -> None:
     # REG-5: owner errors ±100 -> MAE 100; tenant errors ±300 -> MAE 300.
     # MAE ratio = 100 / 300 = 0.333 < 0.5 -> fail. Signed residuals both 0 -> gap 0.
     y_true, y_pred, groups = _case({"owner": [100, -100] * 3, "tenant": [300, -300] * 3})
-    audit = audit_bias(y_true, y_pred, groups, TENURE)
+    audit = audit_bias(y_true, y_pred, groups, TENURE, unit="kg/ha")
 
     assert audit.passed is False
     assert audit.n == 12
@@ -71,7 +71,7 @@ def test_signed_residual_gap_fails_when_one_group_is_over_predicted() -> None:
     # REG-5: owner +600 (over-predicted), tenant -600 -> equal MAE (ratio 1.0) but
     # signed gap = 600 - (-600) = 1200 kg/ha = 1200 / 4000 = 30 % of mean actual > 25 %.
     y_true, y_pred, groups = _case({"owner": [600.0] * 5, "tenant": [-600.0] * 5})
-    audit = audit_bias(y_true, y_pred, groups, TENURE)
+    audit = audit_bias(y_true, y_pred, groups, TENURE, unit="kg/ha")
     (tenure,) = audit.subgroups
     assert tenure.mae_ratio == pytest.approx(1.0)
     assert tenure.signed_residual_gap == pytest.approx(1200.0)
@@ -83,12 +83,12 @@ def test_signed_residual_gap_fails_when_one_group_is_over_predicted() -> None:
 def test_signed_residual_gap_at_threshold_passes() -> None:
     # gap = 500 - (-500) = 1000 = exactly 25 % of 4000 -> "<=" threshold -> pass
     y_true, y_pred, groups = _case({"owner": [500.0] * 5, "tenant": [-500.0] * 5})
-    assert audit_bias(y_true, y_pred, groups, TENURE).passed is True
+    assert audit_bias(y_true, y_pred, groups, TENURE, unit="kg/ha").passed is True
 
 
 def test_parity_case_passes() -> None:
     y_true, y_pred, groups = _case({"owner": [200, -200] * 3, "tenant": [-200, 200] * 3})
-    audit = audit_bias(y_true, y_pred, groups, TENURE)
+    audit = audit_bias(y_true, y_pred, groups, TENURE, unit="kg/ha")
     assert audit.passed is True
     assert audit.reasons == ()
     (tenure,) = audit.subgroups
@@ -102,7 +102,7 @@ def test_small_group_reported_too_small_and_excluded() -> None:
     y_true, y_pred, groups = _case(
         {"owner": [200, -200] * 3, "tenant": [-200, 200] * 3, "mixed": [5000.0, 5000.0]}
     )
-    audit = audit_bias(y_true, y_pred, groups, TENURE)
+    audit = audit_bias(y_true, y_pred, groups, TENURE, unit="kg/ha")
     (tenure,) = audit.subgroups
     by_group = {g.group: g for g in tenure.groups}
     assert by_group["mixed"].status == "not_assessable"
@@ -119,7 +119,7 @@ def test_small_group_reported_too_small_and_excluded() -> None:
 def test_not_assessable_subgroup_does_not_fail_but_is_listed() -> None:
     y_true, y_pred, groups = _case({"owner": [200, -200] * 3, "tenant": [100.0, 100.0]})
     groups["farm.variety"] = ["high"] * 8  # a single variety
-    audit = audit_bias(y_true, y_pred, groups, {"tenure": "farm.tenure", "variety": "farm.variety"})
+    audit = audit_bias(y_true, y_pred, groups, {"tenure": "farm.tenure", "variety": "farm.variety"}, unit="kg/ha")
     tenure, variety = audit.subgroups
     assert tenure.passed is None
     assert tenure.mae_ratio is None and tenure.mae_gap is None and tenure.signed_residual_gap is None
@@ -134,7 +134,7 @@ def test_not_assessable_subgroup_does_not_fail_but_is_listed() -> None:
 def test_one_failing_subgroup_fails_the_audit() -> None:
     y_true, y_pred, groups = _case({"owner": [100, -100] * 3, "tenant": [300, -300] * 3})
     groups["farm.variety"] = ["high", "trad"] * 6  # each variety: 3 owner rows + 3 tenant rows -> MAE 200
-    audit = audit_bias(y_true, y_pred, groups, {"variety": "farm.variety", "tenure": "farm.tenure"})
+    audit = audit_bias(y_true, y_pred, groups, {"variety": "farm.variety", "tenure": "farm.tenure"}, unit="kg/ha")
     variety, tenure = audit.subgroups
     assert variety.passed is True
     assert variety.groups[0].mae == pytest.approx(200.0)
@@ -146,7 +146,7 @@ def test_missing_group_values_form_their_own_group() -> None:
     y_true, y_pred, groups = _case({"owner": [100.0] * 5, "tenant": [100.0] * 5})
     groups["farm.tenure"] = groups["farm.tenure"].astype(object)
     groups.iloc[:5, 0] = None
-    audit = audit_bias(y_true, y_pred, groups, TENURE)
+    audit = audit_bias(y_true, y_pred, groups, TENURE, unit="kg/ha")
     assert [g.group for g in audit.subgroups[0].groups] == [MISSING_GROUP, "tenant"]
 
 
@@ -154,11 +154,11 @@ def test_custom_thresholds() -> None:
     # ratio 1/3 passes a tenant-configured min_mae_ratio of 0.3
     y_true, y_pred, groups = _case({"owner": [100, -100] * 3, "tenant": [300, -300] * 3})
     thresholds = BiasThresholds(min_group_size=6, min_mae_ratio=0.3)
-    audit = audit_bias(y_true, y_pred, groups, TENURE, thresholds)
+    audit = audit_bias(y_true, y_pred, groups, TENURE, thresholds, unit="kg/ha")
     assert audit.passed is True
     assert audit.thresholds is thresholds
     # with min_group_size 7 neither 6-row group is assessable
-    audit = audit_bias(y_true, y_pred, groups, TENURE, BiasThresholds(min_group_size=7))
+    audit = audit_bias(y_true, y_pred, groups, TENURE, BiasThresholds(min_group_size=7), unit="kg/ha")
     assert audit.subgroups[0].passed is None
 
 
@@ -174,7 +174,7 @@ def test_thresholds_validation() -> None:
 def test_to_dict_is_strict_json() -> None:
     y_true, y_pred, groups = _case({"owner": [100, -100] * 3, "tenant": [300, -300] * 3, "mixed": [1.0]})
     groups["farm.variety"] = "high"
-    audit = audit_bias(y_true, y_pred, groups, {"tenure": "farm.tenure", "variety": "farm.variety"})
+    audit = audit_bias(y_true, y_pred, groups, {"tenure": "farm.tenure", "variety": "farm.variety"}, unit="kg/ha")
     d = audit.to_dict()
     text = json.dumps(d, allow_nan=False)
     back = json.loads(text)
@@ -188,7 +188,7 @@ def test_to_dict_is_strict_json() -> None:
 
 def test_markdown_table() -> None:
     y_true, y_pred, groups = _case({"owner": [100, -100] * 3, "tenant": [300, -300] * 3})
-    md = audit_bias(y_true, y_pred, groups, TENURE).markdown_table()
+    md = audit_bias(y_true, y_pred, groups, TENURE, unit="kg/ha").markdown_table()
     assert "| tenure | owner | 6 | 100.0 [100, 100] | 0.50 [0.50, 0.50] | +0.0 [" in md
     assert "| tenure | tenant | 6 | 300.0 [300, 300] | 1.50 [1.50, 1.50] | +0.0 [" in md
     assert "| 4,000.0 | 4,000.0 | ok |" in md
@@ -199,20 +199,20 @@ def test_markdown_table() -> None:
 def test_audit_input_errors() -> None:
     y_true, y_pred, groups = _case({"owner": [1.0] * 5, "tenant": [1.0] * 5})
     with pytest.raises(ValueError, match=r"'farm\.village' \(subgroup 'village'\)"):
-        audit_bias(y_true, y_pred, groups, {"village": "farm.village"})
+        audit_bias(y_true, y_pred, groups, {"village": "farm.village"}, unit="kg/ha")
     with pytest.raises(ValueError, match="length mismatch"):
-        audit_bias(y_true, y_pred[:-1], groups, TENURE)
+        audit_bias(y_true, y_pred[:-1], groups, TENURE, unit="kg/ha")
     with pytest.raises(ValueError, match="length mismatch"):
-        audit_bias(y_true, y_pred, groups.iloc[:-1], TENURE)
+        audit_bias(y_true, y_pred, groups.iloc[:-1], TENURE, unit="kg/ha")
     with pytest.raises(ValueError, match="subgroup_columns is empty"):
-        audit_bias(y_true, y_pred, groups, {})
+        audit_bias(y_true, y_pred, groups, {}, unit="kg/ha")
     with pytest.raises(ValueError, match=r"y_pred contains 1 non-finite"):
-        audit_bias(y_true, np.r_[y_pred[:-1], np.nan], groups, TENURE)
+        audit_bias(y_true, np.r_[y_pred[:-1], np.nan], groups, TENURE, unit="kg/ha")
 
 
 def test_bias_audit_is_frozen() -> None:
     y_true, y_pred, groups = _case({"owner": [1.0] * 5, "tenant": [1.0] * 5})
-    audit: BiasAudit = audit_bias(y_true, y_pred, groups, TENURE)
+    audit: BiasAudit = audit_bias(y_true, y_pred, groups, TENURE, unit="kg/ha")
     with pytest.raises(AttributeError):
         audit.passed = False  # type: ignore[misc]
 
@@ -240,3 +240,17 @@ def test_size_class_errors() -> None:
         size_class([np.nan, 1.0, 2.0], [0.0, 1.0, 2.0], ["a", "b"])  # NaN and 2.0 (right-open top)
     with pytest.raises(ValueError, match="strictly increasing"):
         size_class([0.2], [0.0, 1.0, 1.0], ["a", "b"])
+
+
+def test_tables_and_reasons_name_the_specs_unit_reg5() -> None:
+    """REG-5: the audit is in the unit of the model spec's target (a barley spec's bu/ac), never a hard-coded
+    kg/ha: the tables, every reason (MAE-ratio and signed-residual-gap failures) and the signed dict."""
+    # tenant: MAE 300 (ratio 1/3 fails); share: over-predicted by 2,000 = 50 % of the mean (gap fails)
+    y_true, y_pred, groups = _case({"owner": [100, -100] * 3, "tenant": [300, -300] * 3, "share": [2000.0] * 6})
+    audit = audit_bias(y_true, y_pred, groups, TENURE, unit="bu/ac")
+    assert audit.verdict == "fail" and audit.unit == "bu/ac" and audit.to_dict()["unit"] == "bu/ac"
+    assert any("MAE ratio" in r and "bu/ac" in r for r in audit.reasons)
+    assert any("signed residual gap" in r and "bu/ac" in r for r in audit.reasons)
+    md = audit.markdown_table()
+    assert "| MAE (bu/ac) [95% CI] |" in md and "| MAE gap (bu/ac) | Signed residual gap (bu/ac) [CI] |" in md
+    assert "kg/ha" not in md + " ".join(audit.reasons)

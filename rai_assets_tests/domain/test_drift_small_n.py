@@ -79,7 +79,7 @@ def test_pooled_bias_audit_gives_intervals_and_strata_counts() -> None:
                            "tenant_id": "v1"})
     actual = np.full(n, 4000.0)
     predicted = actual + rng.normal(0, 300, n)
-    audit = audit_bias(actual, predicted, groups, {"tenure": "tenure"}, BiasThresholds())
+    audit = audit_bias(actual, predicted, groups, {"tenure": "tenure"}, BiasThresholds(), unit="kg/ha")
     assert audit.verdict == "pass" and audit.passed, audit.reasons
     assert dict(audit.seasons) == {"s1": 30, "s2": 30, "s3": 30} and dict(audit.tenants) == {"v1": 90}
     for g in audit.subgroups[0].groups:
@@ -87,6 +87,6 @@ def test_pooled_bias_audit_gives_intervals_and_strata_counts() -> None:
         assert g.mae_ratio_to_overall_ci is not None
     # a noisy breach (ratio below threshold by chance in a tiny group) is not a fail
     small = audit_bias(np.full(10, 4000.0), 4000.0 + np.array([100, -100, 100, -100, 100, 150, -20, 900, -30, 40.0]),
-                       pd.DataFrame({"t": ["a"] * 5 + ["b"] * 5}), {"t": "t"})
+                       pd.DataFrame({"t": ["a"] * 5 + ["b"] * 5}), {"t": "t"}, unit="kg/ha")
     assert small.subgroups[0].mae_ratio is not None and small.subgroups[0].mae_ratio < 0.5
     assert small.verdict == "pass" and any("not significantly" in r for r in small.reasons)

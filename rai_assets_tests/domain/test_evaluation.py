@@ -238,7 +238,7 @@ def test_compare_models_without_champion_or_cobb_douglas() -> None:
     c = compare_models(CANDIDATE, NAIVE, cobb_douglas_note="fewer rows than coefficients")
     assert c.beats_champion is None
     assert c.cobb_douglas is None
-    md = c.markdown_table()
+    md = c.markdown_table("kg/ha")
     assert "| champion | — | — | — | — | no champion yet |" in md
     assert "| Cobb-Douglas | — | — | — | — | fewer rows than coefficients |" in md
     assert "Beats champion: n/a (no champion)" in md
@@ -247,7 +247,7 @@ def test_compare_models_without_champion_or_cobb_douglas() -> None:
 def test_a_row_with_champion_metrics_never_says_there_is_no_champion() -> None:
     """Issue 10 item 5: the comparison said "no champion yet" on a row holding the champion's metrics."""
     c = compare_models(CANDIDATE, NAIVE, champion=CHAMPION, cobb_douglas=COBB)
-    assert "no champion yet" not in c.markdown_table()
+    assert "no champion yet" not in c.markdown_table("kg/ha")
     named = c.markdown_table("kg/ha", "champion yield-t/3")
     assert "| champion | 30 | 450.0 | 560.0 | 0.550 | champion yield-t/3 |" in named
 
@@ -270,7 +270,7 @@ def test_model_comparison_rejects_inconsistent_verdicts() -> None:
 
 def test_model_comparison_markdown_and_dict() -> None:
     c = compare_models(CANDIDATE, NAIVE, champion=CHAMPION, cobb_douglas=COBB)
-    md = c.markdown_table()
+    md = c.markdown_table("kg/ha")
     lines = md.splitlines()
     assert lines[0] == "| Model | n | MAE (kg/ha) | RMSE (kg/ha) | R² | Note |"
     assert lines[2] == "| candidate | 30 | 400.0 | 520.0 | 0.610 |  |"

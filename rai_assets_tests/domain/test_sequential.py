@@ -318,3 +318,11 @@ def test_canary_slice_rejects_invalid_share(share: float) -> None:
     # REQ: RET-7
     with pytest.raises(ValueError, match="share"):
         canary_slice("field-1", share)
+
+
+def test_reason_names_the_given_unit_ret7() -> None:
+    """RET-7: the decision's reason is in the unit of the errors it is given (a barley spec's bu/ac)."""
+    rng = np.random.default_rng(3)
+    champion = np.abs(rng.normal(10.0, 2.0, 200))
+    decision = msprt(champion, champion * 0.5, min_sample=30, unit="bu/ac")
+    assert decision.decision == "promote" and "bu/ac" in decision.reason and "kg/ha" not in decision.reason

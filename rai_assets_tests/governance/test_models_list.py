@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
+from rai_assets.adapters.ledger.tenants import register_season, register_tenant
 from rai_assets.cli import main as cli
+from rai_assets.domain.signing import KeyPair
 from rai_assets.governance.listing import list_models
 from rai_assets_tests.governance.builders import passed_verified_audit, setup_tenant, validated_model
 
@@ -44,3 +46,19 @@ def test_models_list_errors_are_one_sentence(ledger, tenant_arg, message, monkey
     out = CliRunner().invoke(cli, ["models", "list", "--tenant", tenant_arg])
     assert out.exit_code != 0 and message in out.output
     assert "Traceback" not in out.output and len(out.output.strip().splitlines()) == 1
+
+
+def test_models_list_names_the_tenants_spec_unit_gov4(ledger, mlflow_registry, suffix, monkeypatch):
+    """GOV-4: a barley tenant's (spec barley-yield-v1) held-out MAE is listed in bu/ac, not kg/ha."""
+    tenant = f"list-barley-{suffix}"
+    with ledger.connect(tenant) as conn:
+        register_tenant(conn, tenant, KeyPair.generate().public_key_b64, "barley-yield-v1")
+        register_season(conn, tenant, "s01", 1)
+        register_season(conn, tenant, "s02", 2)
+    validated_model(ledger, mlflow_registry, tenant, "s02")
+    assert {r.unit for r in list_models(ledger, tenant)} == {"bu/ac"}
+    monkeypatch.setenv("RAI_LEDGER_OWNER_URL", ledger.resolved_owner_url())
+    monkeypatch.setenv("RAI_LEDGER_URL", ledger.resolved_url())
+    out = CliRunner().invoke(cli, ["models", "list", "--tenant", tenant])
+    assert out.exit_code == 0, out.output
+    assert "held-out MAE bu/ac" in out.output.splitlines()[0] and "kg/ha" not in out.output

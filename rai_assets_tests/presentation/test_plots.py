@@ -116,7 +116,7 @@ def bias_audit_dict() -> dict:
     })
     predicted = actual + rng.normal(0, 400, n) + np.where(groups["tenure"] == "tenant", 300, 0)
     audit = audit_bias(actual, predicted, groups, {"tenure": "tenure", "variety": "variety"},
-                       BiasThresholds(n_bootstrap=1000))
+                       BiasThresholds(n_bootstrap=1000), unit="kg/ha")
     return audit.to_dict()
 
 
@@ -125,7 +125,7 @@ def test_bias_subgroup_mae_with_intervals_reg_5(bias_audit_dict):
     subgroups = bias_audit_dict["subgroups"]
     statuses = {g["status"] for s in subgroups for g in s["groups"]}
     assert statuses == {"ok", "not_assessable"}
-    assert_png(plots.subgroup_mae(subgroups))
+    assert_png(plots.subgroup_mae(subgroups, unit="kg/ha"))
 
 
 def test_bias_subgroup_mae_empty_subgroup_nan_interval_and_nothing(bias_audit_dict):
@@ -134,35 +134,36 @@ def test_bias_subgroup_mae_empty_subgroup_nan_interval_and_nothing(bias_audit_di
               "groups": [{"group": "yes", "n": 2, "mae": 410.0, "mae_ci": [math.nan, math.nan], "status": "ok"},
                          {"group": "no", "n": 1, "mae": None, "mae_ci": None, "status": "not_assessable"}]}
     empty = {"subgroup": "farm_size_class", "verdict": "not_assessable", "groups": []}
-    assert_png(plots.subgroup_mae([*subgroups, nan_ci, empty]))
-    assert_png(plots.subgroup_mae([empty]))
-    assert_png(plots.subgroup_mae([]))
+    assert_png(plots.subgroup_mae([*subgroups, nan_ci, empty], unit="kg/ha"))
+    assert_png(plots.subgroup_mae([empty], unit="kg/ha"))
+    assert_png(plots.subgroup_mae([], unit="kg/ha"))
 
 
 def test_evaluation_pictures():
     rng = np.random.default_rng(11)
     actual = rng.normal(5200, 900, 37)
     predicted = actual + rng.normal(0, 450, 37)
-    assert_png(plots.predicted_vs_actual(actual, predicted))
-    assert_png(plots.residual_histogram(actual, predicted))
+    assert_png(plots.predicted_vs_actual(actual, predicted, unit="kg/ha"))
+    assert_png(plots.residual_histogram(actual, predicted, unit="kg/ha"))
     comparison = compare_models(regression_metrics(actual, predicted),
                                 regression_metrics(actual, np.full(37, actual.mean() + 200)),
                                 champion=regression_metrics(actual, predicted + 150), cobb_douglas=None,
                                 cobb_douglas_note="too few rows").to_dict()
-    assert_png(plots.mae_comparison(comparison))
+    assert_png(plots.mae_comparison(comparison, unit="kg/ha"))
 
 
 def test_evaluation_pictures_edge_cases():
-    assert_png(plots.predicted_vs_actual([], []))
-    assert_png(plots.residual_histogram([5000.0], [5100.0]))
-    assert_png(plots.predicted_vs_actual([5000.0, np.nan, 4800.0], [5100.0, 4900.0, np.inf]))
-    assert_png(plots.mae_comparison({"candidate": {"mae": 400.0}, "champion": None, "naive": {"mae": math.nan}}))
+    assert_png(plots.predicted_vs_actual([], [], unit="kg/ha"))
+    assert_png(plots.residual_histogram([5000.0], [5100.0], unit="kg/ha"))
+    assert_png(plots.predicted_vs_actual([5000.0, np.nan, 4800.0], [5100.0, 4900.0, np.inf], unit="kg/ha"))
+    assert_png(plots.mae_comparison({"candidate": {"mae": 400.0}, "champion": None, "naive": {"mae": math.nan}},
+                                    unit="kg/ha"))
     with pytest.raises(ValueError, match="actual has 2 values but predicted has 3"):
-        plots.predicted_vs_actual([1.0, 2.0], [1.0, 2.0, 3.0])
+        plots.predicted_vs_actual([1.0, 2.0], [1.0, 2.0, 3.0], unit="kg/ha")
 
 
 def test_markdown_image_inlines_the_png():
-    png = plots.mae_comparison({"candidate": {"mae": 400.0}, "naive": {"mae": 500.0}})
+    png = plots.mae_comparison({"candidate": {"mae": 400.0}, "naive": {"mae": 500.0}}, unit="kg/ha")
     md = plots.markdown_image("MAE [kg/ha]", png)
     prefix = "![MAE (kg/ha)](data:image/png;base64,"
     assert md.startswith(prefix) and md.endswith(")")
@@ -182,10 +183,10 @@ def test_demo_sized_rendering_time(drift_report_dict, bias_audit_dict, capsys):
         "psi": lambda: plots.psi_bars(report["features"], psi_warning=0.1, psi_actionable=0.25),
         "distributions": lambda: plots.distribution_panels(reference, current, top),
         "season_level": lambda: plots.season_covariate_ratios(report["season_level"]),
-        "subgroup_mae": lambda: plots.subgroup_mae(bias_audit_dict["subgroups"]),
-        "predicted_vs_actual": lambda: plots.predicted_vs_actual(actual, predicted),
-        "residuals": lambda: plots.residual_histogram(actual, predicted),
-        "mae": lambda: plots.mae_comparison(comparison),
+        "subgroup_mae": lambda: plots.subgroup_mae(bias_audit_dict["subgroups"], unit="kg/ha"),
+        "predicted_vs_actual": lambda: plots.predicted_vs_actual(actual, predicted, unit="kg/ha"),
+        "residuals": lambda: plots.residual_histogram(actual, predicted, unit="kg/ha"),
+        "mae": lambda: plots.mae_comparison(comparison, unit="kg/ha"),
     }
     for render in renders.values():  # warm-up: font cache, first-use imports
         render()
@@ -198,3 +199,29 @@ def test_demo_sized_rendering_time(drift_report_dict, bias_audit_dict, capsys):
         print(f"\nplot ms: { {k: round(v, 1) for k, v in timings.items()} } total {sum(timings.values()):.0f} ms")
         print(f"plot bytes: {sizes} total {sum(sizes.values())}")
     assert sum(timings.values()) < 10_000
+
+
+def test_yield_and_mae_axes_are_labelled_with_the_specs_unit(bias_audit_dict, monkeypatch):
+    """The pictures label yields and MAEs in the unit they are given (a barley spec's bu/ac), never a
+    hard-coded kg/ha: every axis label drawn is recorded."""
+    from matplotlib.axes import Axes
+
+    labels: list[str] = []
+    for method in ("set_xlabel", "set_ylabel"):
+        original = getattr(Axes, method)
+
+        def spy(self, label, *args, _original=original, **kwargs):
+            labels.append(str(label))
+            return _original(self, label, *args, **kwargs)
+
+        monkeypatch.setattr(Axes, method, spy)
+    actual, predicted = [50.0, 60.0, 70.0], [52.0, 58.0, 75.0]
+    assert_png(plots.subgroup_mae(bias_audit_dict["subgroups"], unit="bu/ac"))
+    assert_png(plots.predicted_vs_actual(actual, predicted, unit="bu/ac"))
+    assert_png(plots.residual_histogram(actual, predicted, unit="bu/ac"))
+    assert_png(plots.mae_comparison({"candidate": {"mae": 4.0}, "naive": {"mae": 6.0}}, unit="bu/ac"))
+    unit_labels = [label for label in labels if "MAE" in label or "yield" in label or "residual" in label
+                   or "predicted" in label]
+    assert len(unit_labels) == 5, labels
+    assert all("(bu/ac)" in label for label in unit_labels), labels
+    assert not any("kg/ha" in label for label in labels), labels
