@@ -139,7 +139,7 @@ def _judge(season: _Season, candidate: ModelVersion, champion: ModelVersion) -> 
     everything = np.concatenate([np.asarray(v) for v in by_season.values()]) if by_season else np.zeros(0)
     return decide_promotion(looks, everything, alpha=part.spec.promotion.alpha,
                             min_sample=part.spec.promotion.min_sample,
-                            key=f"{candidate.mlflow_ref}|{champion.mlflow_ref}")
+                            key=f"{candidate.mlflow_ref}|{champion.mlflow_ref}", unit=part.spec.target_unit)
 
 
 def _record(conn: Any, part: PartitionContext, candidate: ModelVersion, champion: ModelVersion | None, stage: str,

@@ -65,7 +65,7 @@ class RefitOutcome:
 
 def refit_evidence_arrays(ledger: LedgerResource, candidate: model_store.ModelVersion, lineage: list[str],
                           seasons: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The recipe's refit-vs-older-fit evidence on ``seasons``: (``|e_old|``, ``|e_old| - |e_new|``), kg/ha.
+    """The recipe's refit-vs-older-fit evidence on ``seasons``: (``|e_old|``, ``|e_old| - |e_new|``), target unit.
 
     A cohort model's evidence pools over the cohort's current members (read through the cohort role,
     REG-9); a tenant model's is the tenant's own.
@@ -117,6 +117,7 @@ def decide_refit(part: PartitionContext, ledger: LedgerResource, object_store: O
         return RefitOutcome("no refit evidence", serving, f"no earlier season scored a refit of "
                             f"{champion.mlflow_ref}'s recipe against an older fit yet: the champion serves")
     test = refit_noninferiority(older, diffs, margin=part.spec.promotion.refit_margin, alpha=part.spec.promotion.alpha,
+                                unit=part.spec.target_unit,
                                 seed=int.from_bytes(hashlib.sha256(f"{candidate.mlflow_ref}|{season}".encode()).digest()[:4],
                                                     "big"))
     if not test.serve:
@@ -187,7 +188,7 @@ def serving_model(
     if outcome.test is not None:
         metadata.update({"p_value": round(outcome.test.test.p_value, 6), "sample_size": outcome.test.test.n,
                          "refit_margin": outcome.test.margin,
-                         "mae_older_fits_kg_ha": round(outcome.test.mae_older, 1),
-                         "mae_refits_kg_ha": round(outcome.test.mae_newer, 1),
+                         "mae_older_fits": round(outcome.test.mae_older, 1),
+                         "mae_refits": round(outcome.test.mae_newer, 1), "unit": outcome.test.unit,
                          "evidence": MetadataValue.json(outcome.test.to_dict())})
     return MaterializeResult(metadata=metadata)

@@ -4,7 +4,7 @@ Pure functions over numpy/scipy; no Dagster, no I/O.
 
 The evidence is *paired*: for every field scored by both models,
 
-    d_i = |error of the champion_i| - |error of the candidate_i|      (kg/ha; positive = candidate better)
+    d_i = |error of the champion_i| - |error of the candidate_i|   (target unit; positive = candidate better)
 
 Shadow scoring costs the tenant nothing, so every field of a season is evidence, not only the canary
 slice; evidence of a cohort model pools over the cohort's members, and an undecided candidate keeps
@@ -74,7 +74,7 @@ _DEFAULT_RESAMPLES = 20_000
 class SignFlipResult:
     """A one-sided paired sign-flip test of ``mean(d) > 0`` (``alternative="greater"``) or ``< 0``.
 
-    ``mean_difference`` is in kg/ha; ``method`` is ``"exact"`` or ``"monte-carlo"``.
+    ``mean_difference`` is in the target unit; ``method`` is ``"exact"`` or ``"monte-carlo"``.
     """
 
     n: int
@@ -97,7 +97,7 @@ def _differences(values: ArrayLike) -> np.ndarray:
 
 def sign_flip_test(differences: ArrayLike, *, alternative: str = "greater", seed: int = 0,
                    n_resamples: int = _DEFAULT_RESAMPLES) -> SignFlipResult:
-    """Paired sign-flip permutation test of the mean of ``differences`` (kg/ha).
+    """Paired sign-flip permutation test of the mean of ``differences`` (target unit).
 
     Args:
         differences: ``(n,)`` paired differences, e.g. ``|err champion| - |err candidate|``.
@@ -137,7 +137,7 @@ class PromotionDecision:
 
     ``decision`` is ``promote``, ``rollback`` (abort: significantly worse), ``continue`` or
     ``insufficient_sample``; ``test`` names the test that decided (or ``none``); ``n`` and
-    ``p_value`` are that test's; ``mean_difference`` (kg/ha, positive = candidate better) is over all
+    ``p_value`` are that test's; ``mean_difference`` (target unit, positive = candidate better) is over all
     ``n_total`` accumulated pairs.
     """
 
@@ -150,13 +150,15 @@ class PromotionDecision:
     n_total: int
     complete_looks: int
     details: dict[str, Any]
+    unit: str
 
     @property
     def reason(self) -> str:
         """One line for the audit log: the test, its n and its p-value."""
         if self.decision in ("promote", "rollback"):
             return (f"{self.test}: n={self.n}, p={self.p_value:.4g} < {self.alpha:.4g}, mean |error| "
-                    f"{'reduction' if self.mean_difference >= 0 else 'increase'} {abs(self.mean_difference):.1f} kg/ha "
+                    f"{'reduction' if self.mean_difference >= 0 else 'increase'} "
+                    f"{abs(self.mean_difference):.1f} {self.unit} "
                     f"over {self.n_total} paired fields")
         return (f"no significant difference yet: best p={self.p_value:.4g} ({self.test}, n={self.n}); "
                 f"{self.n_total} paired fields, {self.complete_looks} complete season(s)")
@@ -167,7 +169,7 @@ class PromotionDecision:
 
 
 def decide_promotion(complete_looks: Sequence[ArrayLike], all_differences: ArrayLike, *, alpha: float,
-                     min_sample: int, key: str) -> PromotionDecision:
+                     min_sample: int, key: str, unit: str) -> PromotionDecision:
     """Decide on a candidate from its accumulated paired evidence (RET-7, RET-10).
 
     Args:
@@ -178,6 +180,7 @@ def decide_promotion(complete_looks: Sequence[ArrayLike], all_differences: Array
         min_sample: minimum pairs before the mSPRT may decide (RET-7 "minimum sample size").
         key: identifies the (candidate, champion) pair; seeds the Monte Carlo tests so every member
             of a cohort computes the same p-value for the same look.
+        unit: the target's unit (the model spec's, e.g. ``kg/ha``), for the reason text.
 
     Raises:
         ValueError: ``alpha`` outside (0, 1), or non-finite differences.
@@ -190,11 +193,12 @@ def decide_promotion(complete_looks: Sequence[ArrayLike], all_differences: Array
     best: tuple[float, str, int] = (1.0, "none", 0)
 
     # msprt takes the two models' absolute errors; any non-negative pair with this difference will do
-    seq = msprt(np.maximum(everything, 0.0), np.maximum(-everything, 0.0), alpha=alpha / 2, min_sample=min_sample)
+    seq = msprt(np.maximum(everything, 0.0), np.maximum(-everything, 0.0), alpha=alpha / 2, min_sample=min_sample,
+                unit=unit)
     details["msprt"] = seq.to_dict()
     if seq.decision in ("promote", "rollback"):
         return PromotionDecision(seq.decision, "always-valid mSPRT", seq.n, seq.p_value, alpha / 2, mean_all,
-                                 int(everything.size), len(complete_looks), details)
+                                 int(everything.size), len(complete_looks), details, unit)
     if seq.n >= min_sample:
         best = (seq.p_value, "always-valid mSPRT", seq.n)
 
@@ -208,21 +212,21 @@ def decide_promotion(complete_looks: Sequence[ArrayLike], all_differences: Array
             if test.p_value < level:
                 return PromotionDecision(decision, f"paired sign-flip permutation test ({test.method}, look {k})",
                                          test.n, test.p_value, level, mean_all, int(everything.size),
-                                         len(complete_looks), details)
+                                         len(complete_looks), details, unit)
             if test.p_value < best[0]:
                 best = (test.p_value, f"paired sign-flip permutation test ({test.method}, look {k})", test.n)
     if not complete_looks and everything.size < min_sample:
         return PromotionDecision("insufficient_sample", best[1], best[2], best[0], alpha, mean_all,
-                                 int(everything.size), 0, details)
+                                 int(everything.size), 0, details, unit)
     return PromotionDecision("continue", best[1], best[2], best[0], alpha, mean_all, int(everything.size),
-                             len(complete_looks), details)
+                             len(complete_looks), details, unit)
 
 
 @dataclass(frozen=True)
 class FloorDecision:
     """REG-10: whether the served model is significantly worse than the naive baseline.
 
-    ``mae_served`` / ``mae_naive`` in kg/ha on the season; ``test`` is the one-sided sign-flip test of
+    ``mae_served`` / ``mae_naive`` in the target unit on the season; ``test`` is the one-sided sign-flip test of
     ``|err naive| - |err served| < 0``.
     """
 
@@ -243,7 +247,7 @@ def naive_floor(actual: ArrayLike, served: ArrayLike, naive: ArrayLike, *, alpha
     """Is the served model significantly worse than the naive baseline on one season (REG-10)?
 
     Args:
-        actual, served, naive: ``(n,)`` yields and the two models' forecasts, kg/ha.
+        actual, served, naive: ``(n,)`` yields and the two models' forecasts, target unit.
         alpha: one-sided level in (0, 1).
 
     Raises:
@@ -264,7 +268,7 @@ class RefitDecision:
     """May a refit of the champion's recipe serve? (non-inferiority on the recipe's own refit history).
 
     ``serve`` is True when the test rejects "refits are worse than the fits they replace by more than
-    ``margin`` × their MAE" at ``alpha``; ``mae_older`` / ``mae_newer`` are the pooled MAEs (kg/ha) of the
+    ``margin`` × their MAE" at ``alpha``; ``mae_older`` / ``mae_newer`` are the pooled MAEs (target unit) of the
     older fits and their refits over the same ``test.n`` fields.
     """
 
@@ -274,6 +278,7 @@ class RefitDecision:
     mae_older: float
     mae_newer: float
     test: SignFlipResult
+    unit: str
 
     @property
     def reason(self) -> str:
@@ -281,21 +286,22 @@ class RefitDecision:
         verdict = "non-inferior" if self.serve else "not shown non-inferior"
         return (f"refit {verdict}: paired sign-flip non-inferiority test, margin {self.margin:.0%} of the older "
                 f"fit's MAE, n={self.test.n}, p={self.test.p_value:.4g} vs alpha {self.alpha:.4g}; MAE older fits "
-                f"{self.mae_older:.0f} vs refits {self.mae_newer:.0f} kg/ha")
+                f"{self.mae_older:.0f} vs refits {self.mae_newer:.0f} {self.unit}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (``reason`` included)."""
         return {"serve": self.serve, "margin": self.margin, "alpha": self.alpha, "mae_older": self.mae_older,
-                "mae_newer": self.mae_newer, "test": self.test.to_dict(), "reason": self.reason}
+                "mae_newer": self.mae_newer, "unit": self.unit, "test": self.test.to_dict(),
+                "reason": self.reason}
 
 
 def refit_noninferiority(older_abs_errors: ArrayLike, differences: ArrayLike, *, margin: float, alpha: float,
-                         seed: int = 0) -> RefitDecision:
+                         unit: str, seed: int = 0) -> RefitDecision:
     """Non-inferiority of a recipe's refits against the older fits they replaced (issue 7; RET-7, RET-10).
 
     Evidence: for earlier seasons, every field scored by both an older fit of the recipe and a refit
     trained on more seasons, neither trained on that season: ``older_abs_errors`` = ``|e_old|`` and
-    ``differences`` = ``|e_old| - |e_new|`` (kg/ha, ``(n,)`` each). With a *ratio* margin ``m`` the
+    ``differences`` = ``|e_old| - |e_new|`` (target unit, ``(n,)`` each). With a *ratio* margin ``m`` the
     hypotheses are H0: ``MAE_new >= (1 + m) MAE_old`` against H1: ``MAE_new < (1 + m) MAE_old``, tested
     as the one-sided paired sign-flip test (:func:`sign_flip_test`, ``"greater"``) of
 
@@ -306,10 +312,11 @@ def refit_noninferiority(older_abs_errors: ArrayLike, differences: ArrayLike, *,
     the sign-flip test is exact at any n (Fisher 1935 §21). One look per decision, at ``alpha``.
 
     Args:
-        older_abs_errors: ``(n,)`` absolute errors of the older fits, kg/ha, non-negative.
-        differences: ``(n,)`` paired differences, kg/ha (positive = refit better).
+        older_abs_errors: ``(n,)`` absolute errors of the older fits, target unit, non-negative.
+        differences: ``(n,)`` paired differences, target unit (positive = refit better).
         margin: ``m`` in [0, 1).
         alpha: one-sided level in (0, 1).
+        unit: the target's unit (the model spec's), for the reason text.
         seed: Monte Carlo seed (n > :data:`EXACT_MAX_N`).
 
     Raises:
@@ -328,4 +335,4 @@ def refit_noninferiority(older_abs_errors: ArrayLike, differences: ArrayLike, *,
     test = sign_flip_test(margin * older + d, alternative="greater", seed=seed)
     mae_old = float(older.mean()) if older.size else 0.0
     mae_new = float((older - d).mean()) if older.size else 0.0
-    return RefitDecision(bool(older.size and test.p_value < alpha), margin, alpha, mae_old, mae_new, test)
+    return RefitDecision(bool(older.size and test.p_value < alpha), margin, alpha, mae_old, mae_new, test, unit)

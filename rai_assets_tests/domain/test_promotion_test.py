@@ -28,10 +28,10 @@ def test_evidence_accumulates_over_seasons():  # REQ: RET-10
     rng = np.random.default_rng(11)
     season1 = rng.normal(40, 300, 60)  # a real but small improvement: not significant on one season
     season2 = rng.normal(40, 300, 200)
-    first = decide_promotion([season1], season1, alpha=0.05, min_sample=20, key="c|m")
+    first = decide_promotion([season1], season1, alpha=0.05, min_sample=20, key="c|m", unit="kg/ha")
     assert first.decision == "continue"
     both = decide_promotion([season1, season2], np.concatenate([season1, season2]), alpha=0.05, min_sample=20,
-                            key="c|m")
+                            key="c|m", unit="kg/ha")
     assert both.decision == "promote", both.to_dict()
     assert "look 2" in both.test and both.alpha == pytest.approx(0.05 / 8)
     assert "n=260" in both.reason and "p=" in both.reason
@@ -39,13 +39,13 @@ def test_evidence_accumulates_over_seasons():  # REQ: RET-10
 
 def test_incomplete_seasons_feed_only_the_always_valid_test():  # REQ: RET-10
     d = np.full(12, 80.0) + np.arange(12)
-    decision = decide_promotion([], d, alpha=0.05, min_sample=20, key="c|m")
+    decision = decide_promotion([], d, alpha=0.05, min_sample=20, key="c|m", unit="kg/ha")
     assert decision.decision == "insufficient_sample" and decision.complete_looks == 0
 
 
 def test_a_clearly_worse_candidate_is_aborted():  # REQ: RET-8
     d = -np.abs(np.random.default_rng(3).normal(200, 50, 30))
-    decision = decide_promotion([d], d, alpha=0.05, min_sample=20, key="c|m")
+    decision = decide_promotion([d], d, alpha=0.05, min_sample=20, key="c|m", unit="kg/ha")
     assert decision.decision == "rollback"
 
 
@@ -57,7 +57,7 @@ def test_false_promotions_stay_below_alpha_over_three_looks():  # REQ: RET-7, RE
         looks = [rng.normal(0, 300, 30) for _ in range(3)]
         for k in range(1, 4):
             decision = decide_promotion(looks[:k], np.concatenate(looks[:k]), alpha=0.05, min_sample=20,
-                                        key=f"t{i}")
+                                        key=f"t{i}", unit="kg/ha")
             if decision.decision == "promote":
                 wrong += 1
                 break
@@ -87,7 +87,7 @@ def _refit_pairs(rng, n, mae_old, ratio):
 def test_refit_serves_when_not_worse_than_the_older_fit_by_more_than_the_margin():  # REQ: RET-7, RET-10
     rng = np.random.default_rng(5)
     older, d = _refit_pairs(rng, 340, 1000.0, 0.97)  # refits 3 % better: non-inferior with a 5 % margin
-    decision = refit_noninferiority(older, d, margin=0.05, alpha=0.05)
+    decision = refit_noninferiority(older, d, margin=0.05, alpha=0.05, unit="kg/ha")
     assert decision.serve and decision.test.n == 340 and decision.test.p_value < 0.05
     assert decision.mae_newer < 1.05 * decision.mae_older
     assert "non-inferior" in decision.reason and "n=340" in decision.reason
@@ -96,10 +96,10 @@ def test_refit_serves_when_not_worse_than_the_older_fit_by_more_than_the_margin(
 def test_refit_does_not_serve_when_plausibly_worse_by_the_margin():  # REQ: RET-7
     rng = np.random.default_rng(6)
     older, d = _refit_pairs(rng, 340, 1000.0, 1.12)  # refits 12 % worse
-    decision = refit_noninferiority(older, d, margin=0.05, alpha=0.05)
+    decision = refit_noninferiority(older, d, margin=0.05, alpha=0.05, unit="kg/ha")
     assert not decision.serve and decision.test.p_value > 0.5
     # no evidence at all: no refit
-    assert not refit_noninferiority([], [], margin=0.05, alpha=0.05).serve
+    assert not refit_noninferiority([], [], margin=0.05, alpha=0.05, unit="kg/ha").serve
 
 
 def test_refit_non_inferiority_keeps_its_level_at_the_margin():  # REQ: RET-7
@@ -110,7 +110,7 @@ def test_refit_non_inferiority_keeps_its_level_at_the_margin():  # REQ: RET-7
         older = np.abs(rng.normal(0, 1000, 12))  # exact test (2^12 sign patterns)
         noise = rng.normal(0, 200, 12)
         d = -0.05 * older + noise  # D = 0.05|e_old| + d = noise: symmetric about 0
-        wrong += refit_noninferiority(older, d, margin=0.05, alpha=0.05, seed=i).serve
+        wrong += refit_noninferiority(older, d, margin=0.05, alpha=0.05, unit="kg/ha", seed=i).serve
     assert wrong / 200 < 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)
 
 
@@ -123,4 +123,4 @@ def test_refit_non_inferiority_keeps_its_level_at_the_margin():  # REQ: RET-7
 ])
 def test_refit_non_inferiority_rejects_bad_input(older, d, margin, alpha, match):
     with pytest.raises(ValueError, match=match):
-        refit_noninferiority(older, d, margin=margin, alpha=alpha)
+        refit_noninferiority(older, d, margin=margin, alpha=alpha, unit="kg/ha")

@@ -45,7 +45,7 @@ def _refit_evidence(panel, spec: ModelSpec) -> list[tuple[str, float, float]]:
         e_new = np.abs(predict(refit, x[held]) - y[held])
         older += list(e_old)
         diffs += list(e_old - e_new)
-        test = refit_noninferiority(np.array(older), np.array(diffs), margin=0.05, alpha=0.05, seed=7)
+        test = refit_noninferiority(np.array(older), np.array(diffs), margin=0.05, alpha=0.05, unit="kg/ha", seed=7)
         out.append((s, test.test.p_value, float(e_new.mean() / e_old.mean())))
     return out
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from rai_assets.domain.sequential import (
     DECISIONS,
+    VARIANCE_FLOOR,
     SequentialDecision,
     canary_slice,
     mixture_log_likelihood_ratio,
@@ -231,7 +232,9 @@ def test_msprt_properties(pairs: list[tuple[float, float]], tau: float | None) -
     assert swapped.mean_difference == -result.mean_difference
     flip = {"promote": "rollback", "rollback": "promote"}
     assert swapped.decision == flip.get(result.decision, result.decision)
-    if tau is None:
+    differences = np.subtract(champion, candidate)
+    unfloored = len(pairs) >= 2 and float(np.var(differences, ddof=1)) > 1e6 * VARIANCE_FLOOR
+    if tau is None and unfloored:  # the variance floor (documented, absolute) is the one thing not unit-free
         scaled = msprt([4.0 * a for a in champion], [4.0 * b for b in candidate], min_sample=10)
         assert scaled.decision == result.decision
         assert scaled.p_value == pytest.approx(result.p_value, rel=1e-9, abs=1e-300)
@@ -326,3 +329,14 @@ def test_reason_names_the_given_unit_ret7() -> None:
     champion = np.abs(rng.normal(10.0, 2.0, 200))
     decision = msprt(champion, champion * 0.5, min_sample=30, unit="bu/ac")
     assert decision.decision == "promote" and "bu/ac" in decision.reason and "kg/ha" not in decision.reason
+
+
+def test_msprt_scale_invariance_holds_where_the_variance_floor_does_not_bind() -> None:
+    # REQ: RET-7 — the example hypothesis found: differences of 1e-5 have zero variance, the absolute floor
+    # decides both p-values, and they differ with the unit; above the floor the test is unit-free.
+    tiny = msprt([1e-5] * 12, [0.0] * 12, min_sample=10)
+    assert tiny.p_value != msprt([4e-5] * 12, [0.0] * 12, min_sample=10).p_value
+    rng = np.random.default_rng(SEED)
+    champion, candidate = rng.uniform(0, 2000, 40), rng.uniform(0, 2000, 40)
+    assert msprt(champion * 4.0, candidate * 4.0, min_sample=10).p_value == pytest.approx(
+        msprt(champion, candidate, min_sample=10).p_value, rel=1e-9)
