@@ -91,9 +91,34 @@ class _OneSentenceErrors(click.Group):
             raise click.ClickException(redact(f"{type(exc).__name__}: {first}")) from exc
 
 
+def _library_warnings_to_log() -> Path:
+    """Send Python warnings (a library's, e.g. platformdirs' ``RuntimeDirWarning`` when pgserver is imported
+    without ``XDG_RUNTIME_DIR``) to ``<state>/cli.log`` instead of the console; returns that path.
+
+    A command's console output is its result or one sentence of error; nothing is dropped, the warnings are
+    in the file. ``rai-assets demo`` keeps its own log (``<state>/demo/demo.log``).
+    """
+    import logging
+    import warnings
+
+    path = _state_dir() / "cli.log"
+    logger = logging.getLogger("py.warnings")
+    if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path for h in logger.handlers):
+        handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        logger.addHandler(handler)
+    logger.propagate = False
+    warnings.simplefilter("default")
+    logging.captureWarnings(True)
+    return path
+
+
 @click.group(cls=_OneSentenceErrors)
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """rai-assets: continuous training of per-tenant crop-yield models (Dagster + MLflow)."""
+    if ctx.invoked_subcommand != "demo":
+        _library_warnings_to_log()
 
 
 @main.command()

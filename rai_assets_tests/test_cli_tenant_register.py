@@ -38,3 +38,28 @@ def test_redact_hides_url_passwords_only():
     from rai_assets.cli import redact
 
     assert redact("postgresql://u:p@h:5432/db and s3://bucket/key") == "postgresql://u:***@h:5432/db and s3://bucket/key"
+
+
+def test_library_warnings_stay_off_the_console(tmp_path):
+    """A real process without ``XDG_RUNTIME_DIR``: a command that imports pgserver (as every ledger command
+    does) makes platformdirs warn; the console gets the command's one sentence only and the warning is kept
+    in ``<state>/cli.log`` (issue 10, item 6)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    env["RAI_STATE_DIR"] = str(tmp_path)
+    code = (
+        "import sys, click\n"
+        "from rai_assets.cli import main\n"
+        "@main.command('probe')\n"
+        "def probe():\n"
+        "    import pgserver  # noqa: F401  (first import inside a command, as the ledger commands do)\n"
+        "    raise click.ClickException('probe done')\n"
+        "sys.exit(main())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, "probe"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert (out.stdout + out.stderr).strip().splitlines() == ["Error: probe done"], out.stderr
+    assert "XDG_RUNTIME_DIR" in (tmp_path / "cli.log").read_text(encoding="utf-8")
