@@ -9,7 +9,7 @@ Figures are built with :class:`matplotlib.figure.Figure` directly, never through
 figure registry, no GUI backend, safe in threads; each has its own Agg canvas (matplotlib's "embedding in a
 web application server" recipe). Layouts are fixed margins (:data:`MARGINS`, widened from the measured
 width of the tick labels the picture names itself), not ``tight_layout``, which costs a second pass over
-every tick (≈30 % of a picture); only the multi-panel distributions keep ``tight_layout``.
+every tick (≈30 % of a picture).
 Missing data (an empty subgroup, a NaN interval, no season-level covariate) is drawn as such — never an
 exception; only malformed input (arrays of different lengths) raises ``ValueError``.
 """
@@ -72,6 +72,22 @@ def _label_margin(fig: Figure, labels: Sequence[str], fontsize: float, *, axis: 
                      else w * math.sin(angle) + h * math.cos(angle))
     size = fig.bbox.width if axis == "y" else fig.bbox.height
     return min(0.6, max(at_least, (extent + _TICK_ROOM_PX) / size))
+
+
+def _grid_layout(fig: Figure, nrows: int, ncols: int, categories: Sequence[str]) -> dict[str, float]:
+    """``subplots_adjust`` arguments for a grid of small panels: titles at 8 pt, tick labels at 6 pt (numbers,
+    or the names of ``categories`` rotated by 30°), as fractions of the figure (gaps: of a panel)."""
+    below = max(_label_margin(fig, ["0000"], 6, axis="x"),
+                _label_margin(fig, categories, 6, axis="x", rotation_deg=30) if categories else 0.0)
+    above = 20.0 / fig.bbox.height  # a title at 8 pt and its pad
+    left = _label_margin(fig, ["0.00"], 6, axis="y")
+    if categories:  # a centred rotated name reaches left of its tick by half its width
+        left = max(left, _label_margin(fig, categories, 6, axis="y", rotation_deg=30) / 2)
+    top, bottom, right = 1.0 - above, below, 0.98
+    panel_h = (top - bottom - (below + above) * (nrows - 1)) / nrows
+    panel_w = (right - left - left * (ncols - 1)) / ncols
+    return {"left": left, "right": right, "bottom": bottom, "top": top,
+            "hspace": (below + above) / panel_h, "wspace": left / panel_w}
 
 
 def _png(fig: Figure) -> bytes:
@@ -171,6 +187,7 @@ def distribution_panels(reference: Mapping[str, ArrayLike], current: Mapping[str
     nrows = max(1, math.ceil(len(names) / 2))
     fig, axes = _figure(nrows, ncols)
     flat = list(axes.ravel())
+    categories: list[str] = []  # tick labels that are names: the layout leaves room for them
     if not names:
         _nothing(flat[0], "no features to compare")
         return _png(fig)
@@ -205,13 +222,14 @@ def distribution_panels(reference: Mapping[str, ArrayLike], current: Mapping[str
                 share = [values.count(c) / len(values) if values else 0.0 for c in top]
                 ax.bar(x + offset, share, width=0.4, color=colour, label=label)
             ax.set_xticks(x, top, fontsize=6, rotation=30)
+            categories.extend(top)
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=6)
     for ax in flat[len(names):]:
         ax.set_visible(False)
     if flat[0].get_legend_handles_labels()[0]:
         flat[0].legend(fontsize=6)
-    fig.tight_layout()  # up to 4 panels with names of categories: fixed margins would not fit them all
+    fig.subplots_adjust(**_grid_layout(fig, nrows, ncols, categories))
     return _png(fig)
 
 
