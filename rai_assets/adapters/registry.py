@@ -201,14 +201,12 @@ class MlflowRegistryResource(ConfigurableResource):
                     name="model",
                     signature=signature,
                     input_example=example,
-                    registered_model_name=name,
                     pip_requirements=[f"xgboost=={xgb.__version__}"],
                 )
-        version = int(info.registered_model_version)
-        client = self.client()
-        for key, value in tags.items():
-            client.set_model_version_tag(name, str(version), key, value)
-        return run.info.run_id, version
+                # registered with its tags in one call, not a set_model_version_tag per tag (≈ 14 ms each on
+                # SQLite: each also reads the registered model to refuse prompts); same source (models:/<id>)
+                registered = mlflow.register_model(info.model_uri, name, tags=dict(tags))
+        return run.info.run_id, int(registered.version)
 
     def find_version(self, registered_model: str, tag: str, value: str) -> tuple[int, str] | None:
         """``(version, run_id)`` of a version of ``registered_model`` whose tag ``tag`` is ``value``, if any."""
