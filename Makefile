@@ -110,6 +110,7 @@ bench: install-dev
 	$(BIN)/python benchmarks/drift_sensor.py
 	$(BIN)/python benchmarks/partition_run.py
 	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python benchmarks/partitions_scale.py
 
 ## Dagster UI (webserver + daemon) on the demo's instance and stores: http://127.0.0.1:3000
 dagster: install $(DAGSTER_HOME)/dagster.yaml
