@@ -53,7 +53,13 @@ from rai_assets.assets.signed_reports import read_back_and_verify
 from rai_assets.assets.yield_forecasts import yield_forecasts
 from rai_assets.domain.features import feature_matrix, target_vector
 from rai_assets.domain.lifecycle import ModelState
-from rai_assets.domain.promotion_test import PromotionDecision, decide_promotion, naive_floor, sign_flip_test
+from rai_assets.domain.promotion_test import (
+    FloorDecision,
+    PromotionDecision,
+    decide_promotion,
+    naive_floor,
+    sign_flip_test,
+)
 from rai_assets.domain.training import code_version, train_naive_model
 
 ModelVersion = model_store.ModelVersion
@@ -72,6 +78,29 @@ def _previous_champion(conn: Any, tenant: str, current_id: int) -> ModelVersion 
         return None
     model = model_store.get_model(conn, int(row["model_id"]))
     return model if model.state is ModelState.DEPRECATED else None
+
+
+def _cannot_take_over(season: "_Season", model: ModelVersion) -> str | None:
+    """Why ``model`` (a rollback target) may not serve after this season's decision, or None: it was trained on
+    the season (no fair judgement), or it fails the naive floor on it (:func:`_below_floor`)."""
+    part = season.part
+    if trained_on(season.ledger, model, part.season):
+        return f"it was trained on {part.season}"
+    floor = _below_floor(season, model)
+    if floor is not None:
+        return (f"it is below the naive floor on {part.season} (MAE {floor.mae_served:.0f} vs naive "
+                f"{floor.mae_naive:.0f} {part.spec.target_unit}, sign-flip test n={floor.test.n}, "
+                f"p={floor.test.p_value:.4g})")
+    return None
+
+
+def _below_floor(season: "_Season", model: ModelVersion) -> FloorDecision | None:
+    """The REG-10 floor's test of ``model`` on the season when it fails it (significantly worse than the naive
+    baseline), else None. One rule for every model about to serve after a decision on this season: a promoted
+    canary, a rollback target after degradation, a fallback after the floor (a model that the floor would
+    remove in the same run is never made champion)."""
+    floor = naive_floor(season.actual, season.predict(model), season.naive(), alpha=season.part.spec.promotion.alpha)
+    return floor if floor.below_floor else None
 
 
 class _Season:
@@ -166,12 +195,10 @@ def _conclude(season: _Season, candidate: ModelVersion, champion: ModelVersion, 
     member's floor would remove at once, so it is retired instead of being promoted and replaced in one run.
     """
     part = season.part
-    floor = None
-    if test.decision == "promote":
-        floor = naive_floor(season.actual, season.predict(candidate), season.naive(), alpha=part.spec.promotion.alpha)
+    floor = _below_floor(season, candidate) if test.decision == "promote" else None
     with season.ledger.connect(part.tenant) as conn:
         candidate = model_store.get_model(conn, candidate.model_id)
-        if floor is not None and floor.below_floor:
+        if floor is not None:
             reason = (f"canary won on {part.season} ({test.reason}) but is below the naive floor for {part.tenant} "
                       f"(REG-10): MAE {floor.mae_served:.0f} vs naive {floor.mae_naive:.0f} {part.spec.target_unit}, "
                       f"sign-flip test n={floor.test.n}, p={floor.test.p_value:.4g} < {floor.alpha}; champion "
@@ -212,10 +239,7 @@ def _fallback(season: _Season, champion: ModelVersion, steps: list[str]) -> Mode
         return champion
     with season.ledger.connect(part.tenant) as conn:
         previous = _previous_champion(conn, part.tenant, champion.model_id)
-    if previous is not None and trained_on(season.ledger, previous, part.season):
-        previous = None
-    if previous is not None and naive_floor(season.actual, season.predict(previous), naive_pred,
-                                            alpha=spec.promotion.alpha).below_floor:
+    if previous is not None and _cannot_take_over(season, previous) is not None:
         previous = None
     why = (f"naive floor (REG-10): champion {champion.mlflow_ref} MAE {floor.mae_served:.0f} vs naive "
            f"{floor.mae_naive:.0f} {part.spec.target_unit} on {part.season}, sign-flip test n={floor.test.n}, "
@@ -393,6 +417,12 @@ def _advance(part: PartitionContext, ledger: LedgerResource, mlflow_registry: Ml
     if champion is not None and report is not None and degraded:
         with ledger.connect(tenant) as conn:
             previous = _previous_champion(conn, tenant, champion.model_id)
+        why_not = _cannot_take_over(season, previous) if previous is not None else None
+        if previous is not None and why_not is not None:
+            steps.append(f"champion {champion.mlflow_ref} degraded on {season_id}, but its predecessor "
+                         f"{previous.mlflow_ref} cannot serve: {why_not}; no rollback, the naive floor decides")
+            previous = None
+        with ledger.connect(tenant) as conn:
             if previous is not None:
                 reason = f"champion model {champion.model_id} degraded on {season_id} (drift report " \
                          f"{report['body_sha256'][:12]}…): rolled back to model {previous.model_id}"
