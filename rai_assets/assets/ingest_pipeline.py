@@ -35,6 +35,12 @@ from rai_assets.domain.ingestion import (
 )
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one, e.g. under ``taskset``)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
 def validation_map(n_lines: int) -> Callable[..., Iterable[Any]] | None:
     """Where the lines of an upload of ``n_lines`` lines are validated: None (in this thread) on ≤ 2 CPUs.
 
@@ -43,7 +49,7 @@ def validation_map(n_lines: int) -> Callable[..., Iterable[Any]] | None:
     (which pickles every job and result across processes, ~5 µs per event, and competes with Postgres for the
     cores). With more CPUs the shared worker pool (:func:`chunk_map`) takes large uploads.
     """
-    if (os.cpu_count() or 1) <= 2:
+    if usable_cpus() <= 2:
         return None
     return chunk_map(n_lines)
 

@@ -83,3 +83,15 @@ def test_a_failed_write_rolls_the_partition_back(ledger, suffix, monkeypatch):
     monkeypatch.undo()
     with ledger.connect(tenant) as conn:
         assert event_store.count_events(conn, tenant, season) == 0
+
+
+def test_validation_runs_in_process_on_two_cpus_and_on_the_pool_beyond(monkeypatch):
+    """Issue 12 goal 5: on ≤ 2 usable CPUs the lines are validated in the calling process (the database backend
+    needs the other core); with more, large uploads go to the worker pool and small ones stay in-process."""
+    from rai_assets.assets import ingest_pipeline
+
+    monkeypatch.setattr(ingest_pipeline.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert ingest_pipeline.usable_cpus() == 2 and ingest_pipeline.validation_map(100_000) is None
+    monkeypatch.setattr(ingest_pipeline.os, "sched_getaffinity", lambda pid: set(range(8)))
+    assert ingest_pipeline.usable_cpus() == 8
+    assert callable(ingest_pipeline.validation_map(100_000)) and ingest_pipeline.validation_map(10) is None
