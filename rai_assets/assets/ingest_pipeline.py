@@ -15,6 +15,7 @@ caller's transaction, so a failed write (or any error) rolls the whole partition
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -110,6 +111,34 @@ def ingest_uploads(
         psycopg.Error: a ledger write failed (e.g. a database CHECK); the transaction is then aborted.
     """
     result = PartitionIngest()
+    # The writer thread needs the GIL briefly after each database round trip; with the default 5 ms switch
+    # interval the validating thread keeps it that long each time and Postgres idles (measured: 19.8k → 27.3k
+    # events/s with 0.2 ms). Shortened for the duration of this call only.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch_interval, WRITER_SWITCH_INTERVAL_S))
+    try:
+        return _ingest(conn, result, tenant=tenant, season=season, uploads=uploads, public_key_b64=public_key_b64,
+                       contract=contract, target=target, run_id=run_id, map_for=map_for)
+    finally:
+        sys.setswitchinterval(switch_interval)
+
+
+WRITER_SWITCH_INTERVAL_S = 0.0002
+
+
+def _ingest(
+    conn: Conn,
+    result: PartitionIngest,
+    *,
+    tenant: str,
+    season: str,
+    uploads: Iterable[Upload],
+    public_key_b64: str | None,
+    contract: MajorReader,
+    target: TargetRule | None,
+    run_id: str,
+    map_for: Callable[[int], Callable[..., Iterable[Any]] | None] | None,
+) -> PartitionIngest:
     event_store.lock_partition(conn, tenant, season)
     dedup = Deduplicator(event_store.stored_digests(conn, tenant, season))
     result.dedup = dedup.result

@@ -45,12 +45,11 @@ def insert_events(conn: Conn, tenant: str, season: str, events: Sequence[Accepte
         " line_no, dagster_run_id) FROM STDIN"
     ) as copy:
         copy.write(_copy_rows(tenant, season, events, run_id))
-    conn.execute(
+    conn.execute(  # one round trip for both statements (no parameters: the simple query protocol)
         "INSERT INTO learning_events (tenant_id, season_id, field_id, payload, payload_sha256, source_file, line_no,"
         " dagster_run_id) SELECT tenant_id, season_id, field_id, payload, payload_sha256, source_file, line_no,"
-        " dagster_run_id FROM pg_temp.staging_learning_events"
+        " dagster_run_id FROM pg_temp.staging_learning_events; TRUNCATE pg_temp.staging_learning_events"
     )
-    conn.execute("TRUNCATE pg_temp.staging_learning_events")
     return len(events)
 
 
