@@ -7,6 +7,7 @@ their raw bytes, so a bad file never blocks its partition.
 
 import os
 import time
+from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
@@ -14,11 +15,11 @@ from rai_assets.adapters import metrics
 from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger.profiles import upsert_season_profile
 from rai_assets.adapters.ledger.resource import LedgerResource
-from rai_assets.adapters.ledger.tenants import Tenant, UnknownTenantError, get_tenant, register_season
+from rai_assets.adapters.ledger.tenants import Tenant, UnknownTenantError, get_tenant
 from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
 from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, column_schema, markdown_table, spec_by_id
+from rai_assets.assets.ingest_pipeline import Upload, ingest_uploads
 from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, partition_ids, tenant_season_partitions
-from rai_assets.assets.worker_pool import chunk_map
 from rai_assets.domain.cadence import season_cadence_seconds
 from rai_assets.domain.contract import reader_for_major
 from rai_assets.domain.features import events_frame
@@ -28,8 +29,6 @@ from rai_assets.domain.ingestion import (
     BatchOutcome,
     DeadLetter,
     TargetRule,
-    deduplicate,
-    process_batch,
 )
 from rai_assets.domain.model_spec import DEFAULT_CONTRACT, DEFAULT_CONTRACT_MAJOR
 from rai_assets.domain.profile import season_profile
@@ -107,7 +106,6 @@ def learning_events(
             outcome.dead_letters.append(DeadLetter(manifest, None, "manifest without its data file",
                                                    object_store.get_bytes(manifest)))
 
-    verified = False
     with ledger.connect(tenant) as conn:
         try:
             registered: Tenant | None = get_tenant(conn, tenant)
@@ -121,28 +119,18 @@ def learning_events(
         contract = reader_for_major(resources_dir() / "contracts",
                                     spec.contract_name if spec else DEFAULT_CONTRACT,
                                     spec.contract_major if spec else DEFAULT_CONTRACT_MAJOR)
-        for data_key in data_keys:
-            manifest_key = data_key[: -len(DATA_SUFFIX)] + MANIFEST_SUFFIX
-            data = object_store.get_bytes(data_key)
-            batch = process_batch(
-                tenant=tenant,
-                season=season,
-                data_source=data_key,
-                data=data,
-                manifest_bytes=object_store.get_bytes(manifest_key) if manifest_key in manifests else None,
-                public_key_b64=public_key,
-                contract=contract,
-                target=target,
-                map_chunks=chunk_map(data.count(b"\n")),
-            )
-            outcome.events.extend(batch.events)
-            outcome.dead_letters.extend(batch.dead_letters)
-            verified = verified or batch.manifest_verified
-        if verified:  # only a signature that verified against the tenant's key adds the season (issue 8 item 3)
-            register_season(conn, tenant, season)
 
-        event_store.lock_partition(conn, tenant, season)
-        dedup = deduplicate(outcome.events, event_store.stored_digests(conn, tenant, season))
+        def uploads() -> Iterator[Upload]:  # read one after the other, while the previous one is being written
+            for data_key in data_keys:
+                manifest_key = data_key[: -len(DATA_SUFFIX)] + MANIFEST_SUFFIX
+                yield Upload(data_key, object_store.get_bytes(data_key),
+                             object_store.get_bytes(manifest_key) if manifest_key in manifests else None)
+
+        ingested = ingest_uploads(conn, tenant=tenant, season=season, uploads=uploads(), public_key_b64=public_key,
+                                  contract=contract, target=target, run_id=context.run_id)
+        outcome.events.extend(ingested.outcome.events)
+        outcome.dead_letters.extend(ingested.outcome.dead_letters)
+        dedup = ingested.dedup
         conflicts = [
             DeadLetter(e.source, e.line_no,
                        f"conflicting duplicate of ({tenant}, {season}, {e.field_id}): payload sha256 "
@@ -150,7 +138,7 @@ def learning_events(
                        e.canonical)
             for e, stored in dedup.conflicts
         ]
-        written = event_store.insert_events(conn, tenant, season, dedup.new, context.run_id)
+        written = ingested.written
         new_dead = event_store.insert_dead_letters(conn, tenant, season, [*outcome.dead_letters, *conflicts],
                                                    context.run_id)
         total = event_store.count_events(conn, tenant, season)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,8 @@ class MajorReader:
     name: str
     major: int
     versions: tuple[Contract, ...]
+    # declared version → its contract, filled by validate (every event of a batch declares the same one)
+    _by_version: dict[SemVer, Contract] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def version(self) -> SemVer:
@@ -156,7 +158,11 @@ class MajorReader:
         """
         if not isinstance(event, dict):
             raise ContractError(f"event must be a JSON object, got {type(event).__name__}")
-        self.contract_for(SemVer.parse(event.get("schema_version"))).validate(event)
+        declared = SemVer.parse(event.get("schema_version"))
+        contract = self._by_version.get(declared)
+        if contract is None:
+            contract = self._by_version[declared] = self.contract_for(declared)
+        contract.validate(event)
 
 
 @cache

@@ -119,3 +119,42 @@ def test_deduplicate_against_stored_and_within_batch(contract):
     assert [e.field_id for e in result.new] == ["f-1"]
     assert [e.field_id for e in result.duplicates] == ["f-2", "f-1"]
     assert [(e.line_no, stored) for e, stored in result.conflicts] == [(4, out.events[0].payload_sha256)]
+
+
+def test_accepted_events_stream_chunk_by_chunk_in_line_order(contract):
+    """ING-2: ``on_events`` sees each chunk's accepted events as it is checked, in order; a non-canonical line's
+    payload digest is that of its canonical form, a canonical line's is its signed digest."""
+    from rai_assets.domain.canonical import sha256_hex
+    from rai_assets.domain.ingestion import LINE_CHUNK, Deduplicator
+
+    key = KeyPair.generate()
+    n = 2 * LINE_CHUNK + 3
+    lines = [canonical_json(_event("t", f"f-{i}")) for i in range(n)]
+    lines[1] = lines[1].replace(b",", b", ", 1)  # valid, but not canonical
+    lines[LINE_CHUNK] = b"{oops"
+    parts: list[list[str]] = []
+    out = process_batch(tenant="t", season="s01", data_source="b.jsonl", data=b"\n".join(lines),
+                        manifest_bytes=canonical_json(_batch(lines, key)), public_key_b64=key.public_key_b64,
+                        contract=contract, on_events=lambda events: parts.append([e.field_id for e in events]))
+    assert [len(p) for p in parts] == [LINE_CHUNK, LINE_CHUNK - 1, 3]
+    assert [f for p in parts for f in p] == [e.field_id for e in out.events]
+    assert [d.line_no for d in out.dead_letters] == [LINE_CHUNK + 1]
+    first, second = out.events[0], out.events[1]
+    assert first.payload_sha256 == sha256_hex(lines[0]) and first.canonical == lines[0]
+    assert second.canonical == canonical_json(_event("t", "f-1")) != lines[1]
+    assert second.payload_sha256 == sha256_hex(second.canonical)
+
+    dedup = Deduplicator(stored={"f-0": first.payload_sha256})
+    assert [e.field_id for e in dedup.add(out.events[:2])] == ["f-1"]
+    assert dedup.add(out.events[1:2]) == [] and [e.field_id for e in dedup.result.duplicates] == ["f-0", "f-1"]
+    assert [e.field_id for e in dedup.result.new] == ["f-1"]
+
+
+def test_accepted_event_pickles_to_an_equal_event(contract):
+    """The worker pool hands events back pickled (``AcceptedEvent.__reduce__``): nothing may change on the way."""
+    import pickle
+
+    from rai_assets.domain.ingestion import AcceptedEvent
+
+    event = AcceptedEvent("f-1", "a" * 64, "tenants/t/landing/s01/b.jsonl", 7, b'{"a":"\\\\"}')
+    assert pickle.loads(pickle.dumps(event)) == event
