@@ -24,7 +24,6 @@ The last line printed is ``drift_sensor_10k_reports_s=<that time> s``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
@@ -39,6 +38,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from dagster import DagsterInstance  # noqa: E402
+from report import write_result  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
 
 from rai_assets.adapters.ledger.embedded import start_embedded_postgres, stop_embedded_postgres  # noqa: E402
 from rai_assets.adapters.ledger.resource import LedgerResource  # noqa: E402
@@ -118,11 +118,7 @@ def main() -> int:
         "sensor_interval_s": SENSOR_INTERVAL_S, "all_decided_s": total_s,
         "targets": {"seconds": TARGET_S, "met": total_s <= TARGET_S},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    print(f"results: {args.out}")
-    print(f"drift_sensor_{n // 1000}k_reports_s={total_s:.0f} s")
-    return 0
+    return write_result(args.out, doc, f"drift_sensor_{n // 1000}k_reports_s={total_s:.0f} s")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from dagster import DagsterInstance  # noqa: E402
+from report import write_result  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
 
 from rai_assets.adapters.ledger.embedded import start_embedded_postgres, stop_embedded_postgres  # noqa: E402
 from rai_assets.adapters.ledger.resource import LedgerResource  # noqa: E402
@@ -148,11 +149,7 @@ def main() -> int:
         "targets": {"idle_tick_s": TARGET_IDLE_S, "idle_met": idle_s <= TARGET_IDLE_S,
                     "drain_s": TARGET_DRAIN_S, "drain_met": daemon_s <= TARGET_DRAIN_S},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result_doc, indent=2) + "\n", encoding="utf-8")
-    print(f"results: {args.out}")
-    print(f"landing_tick_idle_{n // 1000}k_s={idle_s:.3f} s")
-    return 0
+    return write_result(args.out, result_doc, f"landing_tick_idle_{n // 1000}k_s={idle_s:.3f} s")
 
 
 if __name__ == "__main__":

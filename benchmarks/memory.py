@@ -62,6 +62,7 @@ from dagster._core.remote_representation.external_data import (  # noqa: E402
 from dagster._grpc.client import DagsterGrpcClient  # noqa: E402
 from dagster._grpc.types import PartitionArgs, PartitionSetExecutionParamArgs  # noqa: E402
 from dagster._serdes import deserialize_value  # noqa: E402
+from report import write_result  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
 
 from rai_assets.adapters.ledger.embedded import start_embedded_postgres, stop_embedded_postgres  # noqa: E402
 from rai_assets.adapters.ledger.resource import LedgerResource  # noqa: E402
@@ -276,11 +277,8 @@ def main() -> int:
            "cpu_count": os.cpu_count(), "unit": "MB (10^6 bytes), VmHWM", "phases": phases,
            "peak_rss_mb": f, "baseline_peak_rss_mb": b, "added_mb": delta,
            "code_server_kb_per_tenant": delta["code_server_mb"] * 1e3 / added}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    print(f"results: {args.out}")
-    print(f"code_server_peak_rss_{full['tenants'] // 1000}k_mb={f['code_server_mb']:.0f} MB")
-    return 0
+    headline = f"code_server_peak_rss_{full['tenants'] // 1000}k_mb={f['code_server_mb']:.0f} MB"
+    return write_result(args.out, doc, headline)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import logging
 import os
 import pstats
@@ -35,6 +34,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from dagster import DagsterInstance  # noqa: E402
+from report import write_result  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
 
 import rai_assets.assets.trained_model as trained_model  # noqa: E402
 from rai_assets.adapters.ledger.embedded import start_embedded_postgres, stop_embedded_postgres  # noqa: E402
@@ -135,11 +135,7 @@ def main() -> int:
            "median_wall_s": wall_s, "median_excl_fit_s": median_s,
            "issue_baseline_median_wall_s": ISSUE_BASELINE_S, "profiled": bool(args.profile),
            "targets": {"seconds": TARGET_S, "met": median_s <= TARGET_S}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    print(f"results: {args.out}")
-    print(f"partition_run_median_s={median_s:.2f} s")
-    return 0
+    return write_result(args.out, doc, f"partition_run_median_s={median_s:.2f} s")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ stored cache; create and store a backfill of that season over every tenant for e
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -35,6 +34,7 @@ if str(REPO_ROOT) not in sys.path:
 import psycopg  # noqa: E402
 from dagster import DagsterInstance  # noqa: E402
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph  # noqa: E402
+from report import write_result  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
 
 from rai_assets.adapters.ledger.embedded import start_embedded_postgres, stop_embedded_postgres  # noqa: E402
 from rai_assets.definitions import ALL_ASSETS  # noqa: E402
@@ -94,11 +94,8 @@ def main() -> int:
     doc = {"benchmark": "partitions_scale", "tenants": args.tenants, "seasons": args.seasons,
            "storage": args.storage, "cpu_count": os.cpu_count(), "partitions_per_asset": partitions,
            "dagster_documented_limit": DAGSTER_DOCUMENTED_LIMIT, "seconds": figures, "counts": counts}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    print(f"results: {args.out}")
-    print(f"partition_status_{args.tenants // 1000}k_s={figures['partition_status_s']:.3f} s")
-    return 0
+    headline = f"partition_status_{args.tenants // 1000}k_s={figures['partition_status_s']:.3f} s"
+    return write_result(args.out, doc, headline)
 
 
 if __name__ == "__main__":
