@@ -83,6 +83,15 @@ class Contract:
                 f"unsupported schema major {declared.major} (schema_version {declared}); this reader "
                 f"accepts {self.name} {self.version.major}.x"
             )
+        self.check_schema(event)
+
+    def check_schema(self, event: dict[str, Any]) -> None:
+        """The JSON-Schema part of :meth:`validate`, for a caller that has already checked the event is an
+        object and its declared version's major (:meth:`MajorReader.validate`: no second version parse).
+
+        Raises:
+            ContractError: a field is missing / of the wrong type / out of range; the message names the path.
+        """
         if not self.validator.is_valid(event):
             error = next(iter(self.validator.iter_errors(event)))
             where = ".".join(str(p) for p in error.instance_path) or "(event)"
@@ -118,6 +127,8 @@ class MajorReader:
     versions: tuple[Contract, ...]
     # declared version → its contract, filled by validate (every event of a batch declares the same one)
     _by_version: dict[SemVer, Contract] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # the same, keyed by the declared ``schema_version`` text (skips the parse for every event after the first)
+    _by_text: dict[str, Contract] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def version(self) -> SemVer:
@@ -158,11 +169,16 @@ class MajorReader:
         """
         if not isinstance(event, dict):
             raise ContractError(f"event must be a JSON object, got {type(event).__name__}")
-        declared = SemVer.parse(event.get("schema_version"))
-        contract = self._by_version.get(declared)
+        text = event.get("schema_version")
+        contract = self._by_text.get(text) if isinstance(text, str) else None
         if contract is None:
-            contract = self._by_version[declared] = self.contract_for(declared)
-        contract.validate(event)
+            declared = SemVer.parse(text)
+            contract = self._by_version.get(declared)
+            if contract is None:
+                contract = self._by_version[declared] = self.contract_for(declared)
+            self._by_text[str(text)] = contract
+        # contract_for checked the declared major: only the schema remains (same errors as Contract.validate)
+        contract.check_schema(event)
 
 
 @cache
