@@ -72,6 +72,25 @@ def test_strict_json(contract):
     assert event is None and reason is not None and "non-finite" in reason
 
 
+def test_fast_paths_keep_the_checks_and_their_wording(contract):
+    """ING-1/ING-4 (issue 12 goal 5): the per-event shortcuts — schema_version looked up by its text once
+    it is known, the one-byte search for a negative exponent — accept and refuse exactly what the full
+    checks do, with the same reasons."""
+    for _ in range(2):  # the second round takes the cached schema_version path
+        contract.validate(_event("t", "f", schema_version="1.0.0"))
+        with pytest.raises(ContractError, match="observed_on"):
+            contract.validate(_event("t", "f", schema_version="1.0.0", observed_on="2024-01-31"))
+        with pytest.raises(ContractError, match="not a semantic version"):
+            contract.validate(_event("t", "f", schema_version=["1.0.0"]))
+        with pytest.raises(ContractError, match="unsupported schema major 2"):
+            contract.validate(_event("t", "f", schema_version="2.0.0"))
+    # underflow is found whatever the exponent's case and wherever other '-' characters are
+    for literal in (b"4e-400", b"4E-400", b"4e-0400"):
+        with pytest.raises(ValueError, match=r"underflows to 0\.0"):
+            parse_json_line(b'{"x-y":"-","a":' + literal + b"}")
+    assert parse_json_line(b'{"x-y":"e","a":4e-40,"b":-1}') == {"x-y": "e", "a": 4e-40, "b": -1}
+
+
 def _batch(lines, key, tenant="t", season="s01"):
     return build_manifest(tenant, season, "b.jsonl", lines, "1.0.0", key)
 
