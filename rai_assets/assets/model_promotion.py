@@ -113,6 +113,7 @@ class _Season:
         self.actual = target_vector(self.fields, part.spec)
         self.ids = [str(f) for f in self.fields["field_id"]]
         self._predictions: dict[int, np.ndarray] = {}
+        self._naive: np.ndarray | None = None
 
     def predict(self, model: ModelVersion) -> np.ndarray:
         if model.model_id not in self._predictions:
@@ -124,8 +125,11 @@ class _Season:
         return np.abs(self.predict(model) - self.actual)
 
     def naive(self) -> np.ndarray:
-        """The naive baseline's forecast of every field: the tenant's mean yield of earlier seasons."""
-        return np.full(len(self.actual), naive_mean(self.ledger, self.part.tenant, self.part.season, self.part.spec))
+        """The naive baseline's forecast of every field: the tenant's mean yield of earlier seasons (read once)."""
+        if self._naive is None:
+            self._naive = np.full(len(self.actual), naive_mean(self.ledger, self.part.tenant, self.part.season,
+                                                                self.part.spec))
+        return self._naive
 
 
 def _judge(season: _Season, candidate: ModelVersion, champion: ModelVersion) -> PromotionDecision:
