@@ -34,7 +34,7 @@ from rai_assets.assets.checks import BIAS_PASSED, bias_check, verdict_check
 from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, partition_context
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
 from rai_assets.assets.pictures import publish_pictures
 from rai_assets.assets.signed_reports import read_back_and_verify, sign_and_store
 from rai_assets.domain.bias import BiasAudit, audit_bias, size_class
@@ -162,6 +162,44 @@ def audit_and_record(ledger: LedgerResource, object_store: ObjectStoreResource, 
     return RecordedAudit(audit, doc, key, verified, detail)
 
 
+def materialize_bias_audit(
+    context: PartitionStep,
+    ledger: LedgerResource,
+    object_store: ObjectStoreResource,
+    mlflow_registry: MlflowRegistryResource,
+    signer: SignerResource,
+) -> MaterializeResult:
+    """Audit the candidate's errors per subgroup; sign, store and record the audit."""
+    part = partition_context(context, ledger)
+    with ledger.connect(part.tenant) as conn:
+        candidate = model_store.latest_model_for_partition(conn, part.tenant, part.season)
+    if candidate is None:
+        raise ValueError(f"no candidate for {part.tenant}/{part.season}; materialize trained_model first")
+    recorded = audit_and_record(ledger, object_store, mlflow_registry, signer, candidate, part.tenant, part.season,
+                                part.spec, part.run_id)
+    audit, doc, key, verified = recorded.audit, recorded.doc, recorded.object_key, recorded.verified
+    plot_metadata = publish_pictures(context, mlflow_registry, {"subgroup_mae": (  # on the candidate's training run
+        "MAE per subgroup", lambda: plots.subgroup_mae(audit.to_dict()["subgroups"], unit=part.spec.target_unit))},
+        run_id=candidate.mlflow_run_id, artifact_dir=f"bias/{part.season}")
+    from rai_assets.adapters.lifecycle_mirror import log_signed_report  # the signed JSON next to its picture
+    log_signed_report(mlflow_registry, candidate, f"bias/{part.season}/bias_audit.json", doc)
+    return MaterializeResult(
+        metadata={
+            "verdict": audit.verdict,
+            "groups_assessable": f"{audit.n_groups_assessable} of {audit.n_groups}",
+            "reasons": MetadataValue.md("\n".join(f"- {r}" for r in audit.reasons) or "none"),
+            "per_group": MetadataValue.md(audit.markdown_table()),
+            "sha256": doc.body_sha256,
+            "signature": doc.signature,
+            "object": MetadataValue.path(object_store.uri(key)),
+            "model": candidate.mlflow_ref,
+            "signature_verified": verified,
+            **plot_metadata,
+        },
+        check_results=[bias_check(audit.verdict, verified, list(audit.reasons))],
+    )
+
+
 @asset(
     partitions_def=tenant_season_partitions,
     backfill_policy=ONE_PARTITION_PER_RUN,
@@ -184,31 +222,5 @@ def bias_audit(
     mlflow_registry: MlflowRegistryResource,
     signer: SignerResource,
 ) -> MaterializeResult:
-    """Audit the candidate's errors per subgroup; sign, store and record the audit."""
-    part = partition_context(context, ledger)
-    with ledger.connect(part.tenant) as conn:
-        candidate = model_store.latest_model_for_partition(conn, part.tenant, part.season)
-    if candidate is None:
-        raise ValueError(f"no candidate for {part.tenant}/{part.season}; materialize trained_model first")
-    recorded = audit_and_record(ledger, object_store, mlflow_registry, signer, candidate, part.tenant, part.season,
-                                part.spec, part.run_id)
-    audit, doc, key, verified = recorded.audit, recorded.doc, recorded.object_key, recorded.verified
-    publish_pictures(context, mlflow_registry, {"subgroup_mae": (  # logged on the candidate's training run
-        "MAE per subgroup", lambda: plots.subgroup_mae(audit.to_dict()["subgroups"], unit=part.spec.target_unit))},
-        run_id=candidate.mlflow_run_id, artifact_dir=f"bias/{part.season}")
-    from rai_assets.adapters.lifecycle_mirror import log_signed_report  # the signed JSON next to its picture
-    log_signed_report(mlflow_registry, candidate, f"bias/{part.season}/bias_audit.json", doc)
-    return MaterializeResult(
-        metadata={
-            "verdict": audit.verdict,
-            "groups_assessable": f"{audit.n_groups_assessable} of {audit.n_groups}",
-            "reasons": MetadataValue.md("\n".join(f"- {r}" for r in audit.reasons) or "none"),
-            "per_group": MetadataValue.md(audit.markdown_table()),
-            "sha256": doc.body_sha256,
-            "signature": doc.signature,
-            "object": MetadataValue.path(object_store.uri(key)),
-            "model": candidate.mlflow_ref,
-            "signature_verified": verified,
-        },
-        check_results=[bias_check(audit.verdict, verified, list(audit.reasons))],
-    )
+    """The asset: :func:`materialize_bias_audit` for the run's partition."""
+    return materialize_bias_audit(context, ledger, object_store, mlflow_registry, signer)

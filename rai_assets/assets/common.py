@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from dagster import AssetExecutionContext, Backoff, RetryPolicy, TableColumn, TableSchema
+from dagster import Backoff, RetryPolicy, TableColumn, TableSchema
 
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import get_tenant
-from rai_assets.assets.partitions import partition_ids
+from rai_assets.assets.partitions import PartitionStep, partition_ids
 from rai_assets.domain.model_spec import ModelSpec, load_model_spec
 from rai_assets.resource_files import resources_dir
 
@@ -59,7 +59,7 @@ def registrable_spec(spec_id: str) -> ModelSpec:
     return spec
 
 
-def partition_context(context: AssetExecutionContext, ledger: LedgerResource) -> PartitionContext:
+def partition_context(context: PartitionStep, ledger: LedgerResource) -> PartitionContext:
     """Resolve and validate the partition, and load its tenant's model spec.
 
     Raises:

@@ -31,6 +31,7 @@ from rai_assets.assets.partitions import (
     ONE_PARTITION_PER_RUN,
     SEASON_DIMENSION,
     TENANT_DIMENSION,
+    PartitionStep,
     tenant_season_partitions,
 )
 from rai_assets.domain.profile import season_profile
@@ -53,6 +54,55 @@ _EARLIER_SEASONS_OF_TENANT = MultiPartitionMapping(
 def snapshot_key(tenant: str, season: str, merkle_root: str) -> str:
     """Object key of a snapshot: named by its Merkle root under the tenant's prefix (GOV-6)."""
     return tenant_key(tenant, "snapshots", season, f"{merkle_root}.parquet")
+
+
+def materialize_dataset_snapshot(
+    context: PartitionStep, ledger: LedgerResource, object_store: ObjectStoreResource
+) -> MaterializeResult | None:
+    """Build, validate, store and record the snapshot; ``None`` for a tenant's first season (nothing to
+    train on, so no snapshot)."""
+    part = partition_context(context, ledger)
+    with ledger.connect(part.tenant) as conn:
+        earlier = seasons_before(conn, part.tenant, part.season)
+        payloads = event_store.load_events(conn, part.tenant, earlier)
+    if not payloads:
+        context.log.info(
+            f"no events of seasons before {part.season} for tenant {part.tenant}: nothing to train on, "
+            "so no snapshot (and no model) for this partition"
+        )
+        return None
+    snap = build_snapshot(payloads, earlier, part.spec)
+    outcome = validate_frame(snap.frame, part.spec.expectations_suite)
+    key = snapshot_key(part.tenant, part.season, snap.merkle_root)
+    if not object_store.exists(key):
+        object_store.put_bytes(key, snap.to_parquet(), write_once=True, content_type="application/vnd.apache.parquet")
+    with ledger.connect(part.tenant) as conn:
+        created = artifacts.record_snapshot(
+            conn, tenant=part.tenant, season=part.season, merkle_root=snap.merkle_root, object_key=key,
+            row_count=snap.row_count, source_seasons=earlier, validation_passed=outcome.success,
+            validation_summary=outcome.to_dict(),
+            profile=season_profile(snap.frame, part.spec.numeric_features), run_id=part.run_id,
+        )
+    return MaterializeResult(
+        metadata={
+            "merkle_root": snap.merkle_root,
+            "row_count": snap.row_count,
+            "dagster/row_count": snap.row_count,
+            "source_seasons": ", ".join(earlier),
+            "new_snapshot": created,
+            "object": MetadataValue.path(object_store.uri(key)),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name=CHECK,
+                passed=outcome.success,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={"suite": outcome.suite, "evaluated": outcome.evaluated,
+                          "failed": MetadataValue.json(list(outcome.failed)),
+                          "merkle_root": snap.merkle_root},
+            )
+        ],
+    )
 
 
 @multi_asset(
@@ -79,46 +129,8 @@ def snapshot_key(tenant: str, season: str, merkle_root: str) -> str:
 def dataset_snapshot(
     context: AssetExecutionContext, ledger: LedgerResource, object_store: ObjectStoreResource
 ) -> Iterator[MaterializeResult]:
-    """Build, validate, store and record the snapshot; yields nothing for a tenant's first season."""
-    part = partition_context(context, ledger)
-    with ledger.connect(part.tenant) as conn:
-        earlier = seasons_before(conn, part.tenant, part.season)
-        payloads = event_store.load_events(conn, part.tenant, earlier)
-    if not payloads:
-        context.log.info(
-            f"no events of seasons before {part.season} for tenant {part.tenant}: nothing to train on, "
-            "so no snapshot (and no model) for this partition"
-        )
-        return
-    snap = build_snapshot(payloads, earlier, part.spec)
-    outcome = validate_frame(snap.frame, part.spec.expectations_suite)
-    key = snapshot_key(part.tenant, part.season, snap.merkle_root)
-    if not object_store.exists(key):
-        object_store.put_bytes(key, snap.to_parquet(), write_once=True, content_type="application/vnd.apache.parquet")
-    with ledger.connect(part.tenant) as conn:
-        created = artifacts.record_snapshot(
-            conn, tenant=part.tenant, season=part.season, merkle_root=snap.merkle_root, object_key=key,
-            row_count=snap.row_count, source_seasons=earlier, validation_passed=outcome.success,
-            validation_summary=outcome.to_dict(),
-            profile=season_profile(snap.frame, part.spec.numeric_features), run_id=part.run_id,
-        )
-    yield MaterializeResult(
-        metadata={
-            "merkle_root": snap.merkle_root,
-            "row_count": snap.row_count,
-            "dagster/row_count": snap.row_count,
-            "source_seasons": ", ".join(earlier),
-            "new_snapshot": created,
-            "object": MetadataValue.path(object_store.uri(key)),
-        },
-        check_results=[
-            AssetCheckResult(
-                check_name=CHECK,
-                passed=outcome.success,
-                severity=AssetCheckSeverity.ERROR,
-                metadata={"suite": outcome.suite, "evaluated": outcome.evaluated,
-                          "failed": MetadataValue.json(list(outcome.failed)),
-                          "merkle_root": snap.merkle_root},
-            )
-        ],
-    )
+    """The asset: :func:`materialize_dataset_snapshot` for the run's partition; yields nothing for a tenant's
+    first season."""
+    result = materialize_dataset_snapshot(context, ledger, object_store)
+    if result is not None:
+        yield result

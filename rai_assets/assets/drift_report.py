@@ -19,7 +19,7 @@ from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, markdown_table, 
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame, snapshot_frame, trained_on
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
 from rai_assets.assets.pictures import Picture, publish_pictures
 from rai_assets.assets.signed_reports import read_back_and_verify, sign_and_store
 from rai_assets.domain.drift import assess_drift, drift_table_markdown
@@ -32,23 +32,8 @@ from rai_assets.presentation import plots
 NO_REFERENCE = "no_reference"
 
 
-@asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
-    kinds={"scipy"},
-    deps=[learning_events, model_evaluation],
-    check_specs=[verdict_check(DRIFT_NOT_ACTIONABLE, "drift_report", "The report is not actionable under the "
-                                "tenant's thresholds (the retraining guard's rule, RET-1)")],
-    description="The season's events vs. the champion's training snapshot (DRIFT-4: non-overlapping). Season-level "
-    "covariates (prices, wages) first, as season-to-season ratios with history; per field PSI and KL, exact KS / "
-    "permutation chi-square below the tenant's minimum sample (asymptotic above), Benjamini-Hochberg correction; "
-    "champion MAE vs its validation MAE, actionable on its own; 'insufficient sample' only where no test can "
-    "decide (DRIFT-1, 2, 6). Signed canonical JSON, stored write-once and recorded (DRIFT-3).",
-)
-def drift_report(
-    context: AssetExecutionContext,
+def materialize_drift_report(
+    context: PartitionStep,
     ledger: LedgerResource,
     object_store: ObjectStoreResource,
     mlflow_registry: MlflowRegistryResource,
@@ -122,8 +107,9 @@ def drift_report(
         )
         artifacts.record_integrity_check(conn, tenant=part.tenant, kind="drift_report", sha256=doc.body_sha256,
                                          object_key=key, verified=verified, detail=detail)
-    publish_pictures(context, mlflow_registry, pictures, artifact_dir=f"drift/{part.season}",
-                     run_id=reference_model.mlflow_run_id if pictures and reference_model is not None else None)
+    plot_metadata = publish_pictures(
+        context, mlflow_registry, pictures, artifact_dir=f"drift/{part.season}",
+        run_id=reference_model.mlflow_run_id if pictures and reference_model is not None else None)
     from rai_assets.adapters.lifecycle_mirror import log_signed_report  # the signed JSON next to its pictures
     log_signed_report(mlflow_registry, reference_model, f"drift/{part.season}/drift_report.json", doc)
     return MaterializeResult(
@@ -143,9 +129,36 @@ def drift_report(
             "sha256": doc.body_sha256,
             "signature": doc.signature,
             "object": MetadataValue.path(object_store.uri(key)),
+            **plot_metadata,
         },
         check_results=[drift_check(actionable.allowed, actionable.reason, verdict)],
     )
+
+
+@asset(
+    partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
+    group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
+    kinds={"scipy"},
+    deps=[learning_events, model_evaluation],
+    check_specs=[verdict_check(DRIFT_NOT_ACTIONABLE, "drift_report", "The report is not actionable under the "
+                                "tenant's thresholds (the retraining guard's rule, RET-1)")],
+    description="The season's events vs. the champion's training snapshot (DRIFT-4: non-overlapping). Season-level "
+    "covariates (prices, wages) first, as season-to-season ratios with history; per field PSI and KL, exact KS / "
+    "permutation chi-square below the tenant's minimum sample (asymptotic above), Benjamini-Hochberg correction; "
+    "champion MAE vs its validation MAE, actionable on its own; 'insufficient sample' only where no test can "
+    "decide (DRIFT-1, 2, 6). Signed canonical JSON, stored write-once and recorded (DRIFT-3).",
+)
+def drift_report(
+    context: AssetExecutionContext,
+    ledger: LedgerResource,
+    object_store: ObjectStoreResource,
+    mlflow_registry: MlflowRegistryResource,
+    signer: SignerResource,
+) -> MaterializeResult:
+    """The asset: :func:`materialize_drift_report` for the run's partition."""
+    return materialize_drift_report(context, ledger, object_store, mlflow_registry, signer)
 
 
 def _drift_pictures(assessment: dict[str, Any], reference: Any, current: Any, psi_warning: float,

@@ -19,7 +19,7 @@ from rai_assets.adapters.ledger.tenants import Tenant, UnknownTenantError, get_t
 from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
 from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, column_schema, markdown_table, spec_by_id
 from rai_assets.assets.ingest_pipeline import Upload, ingest_uploads
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, partition_ids, tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, partition_ids, tenant_season_partitions
 from rai_assets.domain.cadence import season_cadence_seconds
 from rai_assets.domain.contract import reader_for_major
 from rai_assets.domain.features import events_frame
@@ -69,27 +69,8 @@ def record_ingestion_metrics(tenant: str, *, written: int, new_dead: int, reason
     metrics.season_cadence_seconds.labels(tenant=tenant).set(cadence_s)
 
 
-@asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
-    kinds={"postgres"},
-    metadata=column_schema(
-        ("tenant_id", "text", "the tenant (row-level security key)"),
-        ("season_id", "text", "the season, in the tenant's calendar"),
-        ("field_id", "text", "the field; one event per (tenant, season, field)"),
-        ("payload", "jsonb", "the event as the contract named by the tenant's model spec defines it"),
-        ("payload_sha256", "char(64)", "SHA-256 of the canonical payload, checked by the database"),
-        ("source_file", "text", "object key of the upload the event came from"),
-        ("line_no", "integer", "line of the event in that upload"),
-    ),
-    description="Learning events of one tenant-season: checked against the contract its model spec names "
-    "(ING-1), Ed25519-verified (ING-3), de-duplicated on (tenant, season, field) (ING-2); rejects go to the "
-    "dead-letter table (ING-4).",
-)
-def learning_events(
-    context: AssetExecutionContext, ledger: LedgerResource, object_store: ObjectStoreResource
+def materialize_learning_events(
+    context: PartitionStep, ledger: LedgerResource, object_store: ObjectStoreResource
 ) -> MaterializeResult:
     """Ingest every landing batch of the partition into the ledger."""
     tenant, season = partition_ids(context)
@@ -180,4 +161,30 @@ def learning_events(
             ),
         }
     )
+
+
+@asset(
+    partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
+    group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
+    kinds={"postgres"},
+    metadata=column_schema(
+        ("tenant_id", "text", "the tenant (row-level security key)"),
+        ("season_id", "text", "the season, in the tenant's calendar"),
+        ("field_id", "text", "the field; one event per (tenant, season, field)"),
+        ("payload", "jsonb", "the event as the contract named by the tenant's model spec defines it"),
+        ("payload_sha256", "char(64)", "SHA-256 of the canonical payload, checked by the database"),
+        ("source_file", "text", "object key of the upload the event came from"),
+        ("line_no", "integer", "line of the event in that upload"),
+    ),
+    description="Learning events of one tenant-season: checked against the contract its model spec names "
+    "(ING-1), Ed25519-verified (ING-3), de-duplicated on (tenant, season, field) (ING-2); rejects go to the "
+    "dead-letter table (ING-4).",
+)
+def learning_events(
+    context: AssetExecutionContext, ledger: LedgerResource, object_store: ObjectStoreResource
+) -> MaterializeResult:
+    """The asset: :func:`materialize_learning_events` for the run's partition."""
+    return materialize_learning_events(context, ledger, object_store)
 

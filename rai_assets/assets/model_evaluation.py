@@ -16,7 +16,7 @@ from rai_assets.assets.checks import CANDIDATE_BEATS, evaluation_check, verdict_
 from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on, training_history
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
 from rai_assets.assets.pictures import Picture, publish_pictures
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.domain.evaluation import (
@@ -29,21 +29,8 @@ from rai_assets.domain.features import target_vector
 from rai_assets.presentation import plots
 
 
-@asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
-    kinds={"mlflow"},
-    deps=[trained_model, learning_events],
-    check_specs=[verdict_check(CANDIDATE_BEATS, "model_evaluation", "The candidate's held-out MAE beats the naive "
-                                "baseline and the champion's (point estimates; model_promotion tests them)")],
-    description="MAE / RMSE / R² (target unit of the spec) of the candidate on the partition's season, which it "
-    "never saw, next to the champion, the naive baseline (mean yield of earlier seasons) and a Cobb-Douglas OLS; "
-    "for a cohort model the member's MAE is also tagged on the cohort's MLflow version.",
-)
-def model_evaluation(
-    context: AssetExecutionContext,
+def materialize_model_evaluation(
+    context: PartitionStep,
     ledger: LedgerResource,
     object_store: ObjectStoreResource,
     mlflow_registry: MlflowRegistryResource,
@@ -129,7 +116,8 @@ def model_evaluation(
         "mae": ("MAE: candidate vs champion vs baselines",
                 lambda: plots.mae_comparison(comparison.to_dict(), unit=unit)),
     }
-    publish_pictures(context, mlflow_registry, pictures, run_id=evaluation_run_id, artifact_dir="plots")
+    plot_metadata = publish_pictures(context, mlflow_registry, pictures, run_id=evaluation_run_id,
+                                     artifact_dir="plots")
     return MaterializeResult(
         metadata={
             "candidate_mae_kg_ha": round(cand.mae, 1),
@@ -145,10 +133,34 @@ def model_evaluation(
             "unit": part.spec.target_unit,
             "candidate_model_version": MetadataValue.url(
                 mlflow_registry.model_version_url(part.tenant, candidate.mlflow_version)),
+            **plot_metadata,
         },
         check_results=[evaluation_check(cand.mae, naive.mae, champ_metrics.mae if champ_metrics else None,
                                         part.spec.target_unit)],
     )
+
+
+@asset(
+    partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
+    group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
+    kinds={"mlflow"},
+    deps=[trained_model, learning_events],
+    check_specs=[verdict_check(CANDIDATE_BEATS, "model_evaluation", "The candidate's held-out MAE beats the naive "
+                                "baseline and the champion's (point estimates; model_promotion tests them)")],
+    description="MAE / RMSE / R² (target unit of the spec) of the candidate on the partition's season, which it "
+    "never saw, next to the champion, the naive baseline (mean yield of earlier seasons) and a Cobb-Douglas OLS; "
+    "for a cohort model the member's MAE is also tagged on the cohort's MLflow version.",
+)
+def model_evaluation(
+    context: AssetExecutionContext,
+    ledger: LedgerResource,
+    object_store: ObjectStoreResource,
+    mlflow_registry: MlflowRegistryResource,
+) -> MaterializeResult:
+    """The asset: :func:`materialize_model_evaluation` for the run's partition."""
+    return materialize_model_evaluation(context, ledger, object_store, mlflow_registry)
 
 
 def _flat_metrics(comparison: dict[str, Any]) -> dict[str, float]:

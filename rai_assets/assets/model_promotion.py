@@ -47,7 +47,7 @@ from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, STEP_RETRY, Part
 from rai_assets.assets.drift_report import drift_report
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, naive_mean, season_frame, trained_on
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
 from rai_assets.assets.serving_model import REFIT_STAGE
 from rai_assets.assets.signed_reports import read_back_and_verify
 from rai_assets.assets.yield_forecasts import yield_forecasts
@@ -367,20 +367,8 @@ def _naive_model(season: _Season, naive_pred: np.ndarray) -> ModelVersion:
                                       validation_mae=float(np.mean(np.abs(naive_pred - season.actual))))
 
 
-@asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
-    kinds={"mlflow", "postgres"},
-    deps=[model_evaluation, bias_audit, drift_report, yield_forecasts],
-    retry_policy=STEP_RETRY,
-    description="Who serves the tenant: bootstrap champion (beats naive and passed its bias audit), SHADOW (every "
-    "field scored) → CANARY (a hashed slice served) → CHAMPION on significant paired evidence pooled over seasons "
-    "and cohort members (RET-7, RET-10); rollback on degradation (RET-8); the naive floor (REG-10).",
-)
-def model_promotion(
-    context: AssetExecutionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource,
+def materialize_model_promotion(
+    context: PartitionStep, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource,
     object_store: ObjectStoreResource, signer: SignerResource,
 ) -> MaterializeResult:
     """Advance the candidate (and any undecided earlier canary) as far as the evidence allows; MLflow's
@@ -400,6 +388,26 @@ def model_promotion(
     result = _advance(part, ledger, mlflow_registry, verify)
     mirrored = mirror_lifecycle(ledger, mlflow_registry, part.tenant)
     return MaterializeResult(metadata={**(result.metadata or {}), "mlflow_changes": len(mirrored)})
+
+
+@asset(
+    partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
+    group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
+    kinds={"mlflow", "postgres"},
+    deps=[model_evaluation, bias_audit, drift_report, yield_forecasts],
+    retry_policy=STEP_RETRY,
+    description="Who serves the tenant: bootstrap champion (beats naive and passed its bias audit), SHADOW (every "
+    "field scored) → CANARY (a hashed slice served) → CHAMPION on significant paired evidence pooled over seasons "
+    "and cohort members (RET-7, RET-10); rollback on degradation (RET-8); the naive floor (REG-10).",
+)
+def model_promotion(
+    context: AssetExecutionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource,
+    object_store: ObjectStoreResource, signer: SignerResource,
+) -> MaterializeResult:
+    """The asset: :func:`materialize_model_promotion` for the run's partition."""
+    return materialize_model_promotion(context, ledger, mlflow_registry, object_store, signer)
 
 
 def _advance(part: PartitionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource,

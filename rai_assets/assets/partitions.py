@@ -8,11 +8,12 @@ serves that season and is judged on that season's events, which it never saw.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from dagster import (
-    AssetExecutionContext,
     BackfillPolicy,
     DagsterInstance,
+    DagsterLogManager,
     DynamicPartitionsDefinition,
     MultiPartitionKey,
     MultiPartitionsDefinition,
@@ -47,7 +48,31 @@ def partition_key(tenant: str, season: str) -> MultiPartitionKey:
     return MultiPartitionKey({TENANT_DIMENSION: tenant_id(tenant), SEASON_DIMENSION: season_id(season)})
 
 
-def partition_ids(context: AssetExecutionContext) -> tuple[TenantId, SeasonId]:
+class PartitionStep(Protocol):
+    """What the body of a tenant × season asset needs from Dagster: the partition it materializes, the run it
+    belongs to (recorded in the ledger and on MLflow runs as provenance) and the run's logger.
+
+    A Dagster ``AssetExecutionContext`` is one (the asset runs for its run's partition); a season wave
+    (:mod:`rai_assets.backfill`) gives each tenant's bodies one for that tenant's partition in the wave's run.
+    """
+
+    @property
+    def partition_key(self) -> str:
+        """The tenant × season key (a ``MultiPartitionKey``)."""
+        ...
+
+    @property
+    def run_id(self) -> str:
+        """The Dagster run materializing the partition."""
+        ...
+
+    @property
+    def log(self) -> DagsterLogManager:
+        """The Dagster run's logger."""
+        ...
+
+
+def partition_ids(context: PartitionStep) -> tuple[TenantId, SeasonId]:
     """(tenant, season) of the partition being materialized, validated.
 
     Raises:

@@ -8,20 +8,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import MetadataValue
 
 from rai_assets.adapters.registry import MlflowRegistryResource
+from rai_assets.assets.partitions import PartitionStep
 from rai_assets.presentation.plots import markdown_image
 
 #: A picture to render: (title, a function that returns its PNG bytes).
 Picture = tuple[str, Callable[[], bytes]]
 
 
-def publish_pictures(context: AssetExecutionContext, mlflow_registry: MlflowRegistryResource,
-                     pictures: Mapping[str, Picture], *, run_id: str | None, artifact_dir: str) -> None:
-    """Render each picture and show it in the asset's materialization metadata, as the entry
-    ``plot_<name>`` (``MetadataValue.md`` with an inline base64 PNG, merged into the MaterializeResult's
-    metadata by Dagster); log it as ``<artifact_dir>/<name>.png`` of MLflow run ``run_id`` when given.
+def publish_pictures(context: PartitionStep, mlflow_registry: MlflowRegistryResource,
+                     pictures: Mapping[str, Picture], *, run_id: str | None, artifact_dir: str
+                     ) -> dict[str, MetadataValue]:
+    """Render each picture and return it as materialization metadata, the entry ``plot_<name>``
+    (``MetadataValue.md`` with an inline base64 PNG; the caller merges it into its MaterializeResult); log it
+    as ``<artifact_dir>/<name>.png`` of MLflow run ``run_id`` when given.
 
     A picture that fails to render, or to log, is a warning in the run's log, never an asset failure:
     the report is the product, the picture a view of it. ``plot_bytes`` records each PNG's size (bytes)
@@ -47,5 +49,4 @@ def publish_pictures(context: AssetExecutionContext, mlflow_registry: MlflowRegi
     if metadata:
         metadata["plot_bytes"] = MetadataValue.json(sizes)
         metadata["plot_ms"] = MetadataValue.float(round((time.perf_counter() - started) * 1000, 1))
-        context.add_output_metadata(metadata, output_name=context.assets_def.get_output_name_for_asset_key(
-            context.asset_key))  # named: the asset's checks are outputs too
+    return metadata

@@ -45,7 +45,7 @@ from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.bias_audit import audit_and_record
 from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, STEP_RETRY, PartitionContext, partition_context
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.domain.lifecycle import ModelState
 from rai_assets.domain.promotion_test import RefitDecision, refit_noninferiority
@@ -158,6 +158,29 @@ def _record_on(conn: Any, part: PartitionContext, candidate: model_store.ModelVe
         evidence={"refit": test.to_dict(), **extra}, run_id=part.run_id)
 
 
+def materialize_serving_model(
+    context: PartitionStep,
+    ledger: LedgerResource,
+    object_store: ObjectStoreResource,
+    mlflow_registry: MlflowRegistryResource,
+    signer: SignerResource,
+) -> MaterializeResult:
+    """Decide (once per season) whether the season's refit of the champion's recipe serves it."""
+    part = partition_context(context, ledger)
+    outcome = decide_refit(part, ledger, object_store, mlflow_registry, signer)
+    changes = mirror_lifecycle(ledger, mlflow_registry, part.tenant) if outcome.decision == "refit serves" else []
+    context.log.info(f"{part.tenant}/{part.season}: {outcome.reason}")
+    metadata: dict[str, Any] = {"decision": outcome.decision, "serving": outcome.serving, "reason": outcome.reason,
+                                "mlflow_changes": len(changes)}
+    if outcome.test is not None:
+        metadata.update({"p_value": round(outcome.test.test.p_value, 6), "sample_size": outcome.test.test.n,
+                         "refit_margin": outcome.test.margin,
+                         "mae_older_fits": round(outcome.test.mae_older, 1),
+                         "mae_refits": round(outcome.test.mae_newer, 1), "unit": outcome.test.unit,
+                         "evidence": MetadataValue.json(outcome.test.to_dict())})
+    return MaterializeResult(metadata=metadata)
+
+
 @asset(
     partitions_def=tenant_season_partitions,
     backfill_policy=ONE_PARTITION_PER_RUN,
@@ -178,17 +201,5 @@ def serving_model(
     mlflow_registry: MlflowRegistryResource,
     signer: SignerResource,
 ) -> MaterializeResult:
-    """Decide (once per season) whether the season's refit of the champion's recipe serves it."""
-    part = partition_context(context, ledger)
-    outcome = decide_refit(part, ledger, object_store, mlflow_registry, signer)
-    changes = mirror_lifecycle(ledger, mlflow_registry, part.tenant) if outcome.decision == "refit serves" else []
-    context.log.info(f"{part.tenant}/{part.season}: {outcome.reason}")
-    metadata: dict[str, Any] = {"decision": outcome.decision, "serving": outcome.serving, "reason": outcome.reason,
-                                "mlflow_changes": len(changes)}
-    if outcome.test is not None:
-        metadata.update({"p_value": round(outcome.test.test.p_value, 6), "sample_size": outcome.test.test.n,
-                         "refit_margin": outcome.test.margin,
-                         "mae_older_fits": round(outcome.test.mae_older, 1),
-                         "mae_refits": round(outcome.test.mae_newer, 1), "unit": outcome.test.unit,
-                         "evidence": MetadataValue.json(outcome.test.to_dict())})
-    return MaterializeResult(metadata=metadata)
+    """The asset: :func:`materialize_serving_model` for the run's partition."""
+    return materialize_serving_model(context, ledger, object_store, mlflow_registry, signer)

@@ -22,7 +22,7 @@ from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, PartitionContext, partition_context
 from rai_assets.assets.dataset_snapshot import dataset_snapshot
 from rai_assets.assets.model_io import snapshot_frame
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
 from rai_assets.deployment import TRAINING_OP_TAGS
 from rai_assets.domain.canonical import canonical_json, sha256_hex
 from rai_assets.domain.cohort import cohort_features, plan_cohort_model, pooled_frame
@@ -36,20 +36,8 @@ from rai_assets.domain.training import code_version, detect_device, predict, tra
 tracer = trace.get_tracer("rai_assets")
 
 
-@asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
-    kinds={"xgboost", "mlflow"},
-    deps=[dataset_snapshot],
-    tags={"rai/gpu": "optional"}, op_tags=TRAINING_OP_TAGS,  # REG-8: GPU step pod on K8s (rai_assets/deployment.py)
-    description="Candidate model trained on the partition's snapshot with a fixed seed (REG-2), registered as a "
-    "new version of the tenant's MLflow model (REG-1) — or, for a tenant in a cohort, the cohort's model pooled "
-    "over its members' snapshots (REG-9); lifecycle DRAFT → TRAINING → VALIDATED | FAILED (REG-3).",
-)
-def trained_model(
-    context: AssetExecutionContext,
+def materialize_trained_model(
+    context: PartitionStep,
     ledger: LedgerResource,
     object_store: ObjectStoreResource,
     mlflow_registry: MlflowRegistryResource,
@@ -93,6 +81,28 @@ def trained_model(
     model, extra = _lifecycle(part, ledger, existing, fit, root=root, version=version,
                               registered=mlflow_registry.model_name(part.tenant))
     return _result(mlflow_registry, model, root, reused=False, extra=extra)
+
+
+@asset(
+    partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
+    group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
+    kinds={"xgboost", "mlflow"},
+    deps=[dataset_snapshot],
+    tags={"rai/gpu": "optional"}, op_tags=TRAINING_OP_TAGS,  # REG-8: GPU step pod on K8s (rai_assets/deployment.py)
+    description="Candidate model trained on the partition's snapshot with a fixed seed (REG-2), registered as a "
+    "new version of the tenant's MLflow model (REG-1) — or, for a tenant in a cohort, the cohort's model pooled "
+    "over its members' snapshots (REG-9); lifecycle DRAFT → TRAINING → VALIDATED | FAILED (REG-3).",
+)
+def trained_model(
+    context: AssetExecutionContext,
+    ledger: LedgerResource,
+    object_store: ObjectStoreResource,
+    mlflow_registry: MlflowRegistryResource,
+) -> MaterializeResult:
+    """The asset: :func:`materialize_trained_model` for the run's partition."""
+    return materialize_trained_model(context, ledger, object_store, mlflow_registry)
 
 
 def _timed_fit(features: pd.DataFrame, target: np.ndarray, spec: ModelSpec, device: str
@@ -149,7 +159,7 @@ def _lifecycle(part: PartitionContext, ledger: LedgerResource, existing: model_s
     return model, {**extra, "training_seconds": seconds}
 
 
-def _train_cohort_model(context: AssetExecutionContext, part: PartitionContext, ledger: LedgerResource,
+def _train_cohort_model(context: PartitionStep, part: PartitionContext, ledger: LedgerResource,
                         registry: MlflowRegistryResource, cohort: str, own_root: str) -> MaterializeResult:
     """The cohort's pooled model for the partition's season (REG-9), as this member's model version.
 

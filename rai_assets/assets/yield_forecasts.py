@@ -30,35 +30,13 @@ from rai_assets.assets.common import (
 )
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, tenant_season_partitions
+from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
 from rai_assets.assets.serving_model import serving_model
 from rai_assets.domain.sequential import canary_slice
 
 
-@asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
-    kinds={"postgres"},
-    metadata=column_schema(
-        ("tenant_id", "text", "the tenant"), ("season_id", "text", "the season forecast"),
-        ("field_id", "text", "the field"),
-        ("predicted_yield_kg_ha", "double precision", "the forecast, in the unit of the `unit` column"),
-        ("unit", "text", "the target unit of the tenant's model spec (e.g. kg/ha)"),
-        ("model_id", "bigint", "the ledger's model version that made it (MLflow name and version in the export)"),
-        ("role", "text", "champion (served), canary (served on the canary's slice) or shadow (scored, not served)"),
-    ),
-    deps=[learning_events, serving_model],
-    check_specs=[verdict_check(FORECASTS_COMPLETE, "yield_forecasts", "Every field of the season was served a "
-                                                                        "forecast")],
-    description="Per-field yield forecasts (spec's unit) of the tenant's champion for the season (a CANARY model "
-    "serves its hashed slice of the fields), stored in the ledger "
-    "for agronomists. Made before the season's labels judge any candidate, and never rewritten once served. "
-    "While the tenant has no champion nothing is served (`fields` = 0, `status` says why).",
-)
-def yield_forecasts(
-    context: AssetExecutionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource
+def materialize_yield_forecasts(
+    context: PartitionStep, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource
 ) -> MaterializeResult:
     """Forecast every field of the season with the champion (once: served forecasts are not rewritten).
 
@@ -106,6 +84,35 @@ def yield_forecasts(
     })
 
 
+@asset(
+    partitions_def=tenant_season_partitions,
+    backfill_policy=ONE_PARTITION_PER_RUN,
+    group_name=ASSET_GROUP,
+    owners=ASSET_OWNERS,
+    kinds={"postgres"},
+    metadata=column_schema(
+        ("tenant_id", "text", "the tenant"), ("season_id", "text", "the season forecast"),
+        ("field_id", "text", "the field"),
+        ("predicted_yield_kg_ha", "double precision", "the forecast, in the unit of the `unit` column"),
+        ("unit", "text", "the target unit of the tenant's model spec (e.g. kg/ha)"),
+        ("model_id", "bigint", "the ledger's model version that made it (MLflow name and version in the export)"),
+        ("role", "text", "champion (served), canary (served on the canary's slice) or shadow (scored, not served)"),
+    ),
+    deps=[learning_events, serving_model],
+    check_specs=[verdict_check(FORECASTS_COMPLETE, "yield_forecasts", "Every field of the season was served a "
+                                                                        "forecast")],
+    description="Per-field yield forecasts (spec's unit) of the tenant's champion for the season (a CANARY model "
+    "serves its hashed slice of the fields), stored in the ledger "
+    "for agronomists. Made before the season's labels judge any candidate, and never rewritten once served. "
+    "While the tenant has no champion nothing is served (`fields` = 0, `status` says why).",
+)
+def yield_forecasts(
+    context: AssetExecutionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource
+) -> MaterializeResult:
+    """The asset: :func:`materialize_yield_forecasts` for the run's partition."""
+    return materialize_yield_forecasts(context, ledger, mlflow_registry)
+
+
 def _canary_slice(part: PartitionContext, ledger: LedgerResource, registry: MlflowRegistryResource,
                   fields: pd.DataFrame) -> tuple[model_store.ModelVersion | None, dict[str, float]]:
     """The tenant's CANARY model (if any, and not trained on the season) and its forecasts of the season's
@@ -130,6 +137,6 @@ def _result(season_fields: int, metadata: dict[str, Any]) -> MaterializeResult:
         forecasts_check(int(metadata["fields"]), season_fields, str(metadata["status"]))])
 
 
-def _nothing_served(context: AssetExecutionContext, season_fields: int, why: str) -> MaterializeResult:
+def _nothing_served(context: PartitionStep, season_fields: int, why: str) -> MaterializeResult:
     context.log.info(why)
     return _result(season_fields, {"fields": 0, "served_by": "nobody", "status": why})
