@@ -29,17 +29,10 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.adapters.tracing import json_console_logger
-from rai_assets.assets.bias_audit import bias_audit
 from rai_assets.assets.common import ASSET_GROUP
-from rai_assets.assets.dataset_snapshot import dataset_snapshot
-from rai_assets.assets.drift_report import drift_report
-from rai_assets.assets.learning_events import learning_events
-from rai_assets.assets.model_evaluation import model_evaluation
-from rai_assets.assets.model_promotion import model_promotion
+from rai_assets.assets.graph import TENANT_SEASON_ASSETS
 from rai_assets.assets.partitions import tenant_season_partitions
-from rai_assets.assets.serving_model import serving_model
-from rai_assets.assets.trained_model import trained_model
-from rai_assets.assets.yield_forecasts import yield_forecasts
+from rai_assets.backfill.wave import season_wave_job
 from rai_assets.deployment import GPU_RUN_TAGS, select_executor
 from rai_assets.governance.jobs import (
     governance_job,
@@ -121,15 +114,15 @@ tenant_season_job = define_asset_job(
     "promotion.",
 )
 
-ALL_ASSETS = [learning_events, dataset_snapshot, trained_model, serving_model, model_evaluation, bias_audit,
-              drift_report, model_promotion, yield_forecasts]
+ALL_ASSETS = TENANT_SEASON_ASSETS
 
 
 def build_definitions(resources: dict[str, object]) -> Definitions:
     """The code location's definitions bound to ``resources`` (tests bind temporary stores)."""
     return Definitions(
         assets=with_source_code_references(ALL_ASSETS),  # "Open in editor" links in the UI
-        jobs=[tenant_season_job, ingestion_job, retraining_job, governance_job, retention_job, integrity_job],
+        jobs=[tenant_season_job, season_wave_job, ingestion_job, retraining_job, governance_job, retention_job,
+              integrity_job],
         schedules=[retention_schedule, integrity_schedule],
         sensors=[landing_zone_sensor, drift_sensor, retraining_failure_sensor, retraining_success_sensor,
                  metrics_gc_sensor],
