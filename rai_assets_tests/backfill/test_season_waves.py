@@ -99,3 +99,34 @@ def test_season_waves_match_season_by_season(pg_server_url, suffix, tmp_path):
     assert materialized(instance)["model_promotion"]  # not vacuous: later seasons were materialized
     verdicts = check_verdicts(instance)
     assert verdicts == check_verdicts(ref_instance) and len(verdicts) > 10
+
+
+def test_a_failing_tenant_fails_its_wave_run_but_not_the_other_tenants(pg_server_url, suffix, tmp_path):
+    """A tenant whose season fails (here: in Dagster's partitions but not registered in the ledger) is named in the
+    run's failure; the wave's other tenants are materialized in full, the failed tenant's downstream assets are
+    skipped, and nothing is recorded for them."""
+    panel = panel_slice(["sukaambit"], seasons=2, suffix=suffix)
+    res = fresh_resources(pg_server_url, tmp_path)
+    instance = DagsterInstance.ephemeral()
+    tenants, seasons, _ = land_and_register(res["ledger"], res["object_store"], instance, panel, tmp_path / "keys")
+    ghost = f"ghost-{suffix}"
+    from rai_assets.assets.partitions import add_partitions, partition_key
+
+    add_partitions(instance, tenants=[ghost])
+    launcher = InProcessLauncher(build_definitions(res).resolve_job_def(SEASON_WAVE_JOB), instance, QUIET)
+    first = run_season_backfill(launcher, plan_waves(tenants, seasons[:1], 5), progress=lambda _: None)
+    assert first.succeeded
+    waves = plan_waves([ghost, *tenants], seasons[1:], tenants_per_run=5)
+    report = run_season_backfill(launcher, waves, progress=lambda _: None)
+
+    assert not report.succeeded and len(report.runs) == 1
+    assert report.stopped == {t: f"s02 wave 1/1 (run {report.runs[0][1]}) failed" for t in [ghost, *tenants]}
+    failures = [e.dagster_event.event_specific_data.error.message  # type: ignore[union-attr]
+                for e in instance.all_logs(report.runs[0][1], of_type=DagsterEventType.STEP_FAILURE)]
+    assert len(failures) == 1 and f"1 of 2 tenants did not finish season s02: {ghost} (dataset_snapshot: " \
+        "UnknownTenantError" in failures[0]
+    done = materialized(instance)
+    tenant_s02, ghost_s02 = str(partition_key(tenants[0], "s02")), str(partition_key(ghost, "s02"))
+    for asset in ("dataset_snapshot", "trained_model", "model_evaluation", "bias_audit", "model_promotion"):
+        assert tenant_s02 in done[asset] and ghost_s02 not in done[asset], asset  # the other tenant in full
+    assert ghost_s02 in done["learning_events"]  # its uploads were dead-lettered before the failure
