@@ -177,6 +177,77 @@ def demo(max_tenants: int | None, max_seasons: int | None, cohort: bool, unfair_
         sys.exit(1)
 
 
+@main.command("backfill")
+@click.option("--seasons", required=True, help="The seasons to backfill, in time order, comma-separated (s01,s02).")
+@click.option("--tenant", "tenants", multiple=True,
+              help="A tenant to backfill (repeatable); default: every tenant partition of the Dagster instance.")
+@click.option("--tenants-per-run", type=click.IntRange(min=1), default=250, show_default=True,
+              help="At most this many tenants in one run (a cohort's members always share a run).")
+@click.option("--dagster-url", default=None,
+              help="Submit the runs to this Dagster webserver (its run queue and run launcher run a season's "
+              "runs side by side); default: run them one after the other in this process.")
+def backfill(seasons: str, tenants: tuple[str, ...], tenants_per_run: int, dagster_url: str | None) -> None:
+    """Materialize every tenant × season asset for SEASONS in season waves: a few runs per season
+    (``season_wave_job``), each season launched when the previous one's runs finished, instead of one run
+    per partition. A failed run stops its tenants' later seasons; the others go on."""
+    from dagster import DagsterInstance
+
+    from rai_assets.adapters.ledger.cohorts import active_membership
+    from rai_assets.assets.partitions import SEASON_DIMENSION, TENANT_DIMENSION
+    from rai_assets.backfill.driver import GraphQLLauncher, InProcessLauncher, WaveLauncher, run_season_backfill
+    from rai_assets.backfill.plan import plan_waves
+    from rai_assets.demo.quiet import log_to_file
+    from rai_assets.demo.runner import prepare_dagster_home
+
+    state = _state_dir()
+    if not os.environ.get("DAGSTER_HOME"):
+        prepare_dagster_home(state, REPO_ROOT)
+    season_list = [s.strip() for s in seasons.split(",") if s.strip()]
+    log_path = state / "backfill" / "backfill.log"
+    with log_to_file(log_path, "backfill"):
+        instance = DagsterInstance.get()
+        known_tenants = instance.get_dynamic_partitions(TENANT_DIMENSION)
+        known_seasons = set(instance.get_dynamic_partitions(SEASON_DIMENSION))
+        chosen = list(tenants) or known_tenants
+        for what, asked, known in (("season", season_list, known_seasons), ("tenant", chosen, set(known_tenants))):
+            missing = [x for x in asked if x not in known]
+            if missing:
+                raise click.ClickException(f"{what} {missing[0]!r} is not a {what} partition of the Dagster "
+                                           f"instance ({len(missing)} unknown); register it first")
+        pid = _owned_ledger()[1] if dagster_url is None else None  # with a webserver: RAI_LEDGER_URL as set
+        try:
+            ledger = _ledger()
+            cohort_of = {}
+            for tenant_id in chosen:
+                with ledger.connect(tenant_id) as conn:
+                    membership = active_membership(conn, tenant_id)
+                if membership is not None:
+                    cohort_of[tenant_id] = membership.cohort_id
+            waves = plan_waves(chosen, season_list, tenants_per_run, cohort_of)
+            launcher: WaveLauncher
+            if dagster_url is None:
+                from rai_assets.backfill.wave import SEASON_WAVE_JOB
+                from rai_assets.definitions import build_definitions, build_resources
+
+                job = build_definitions(build_resources()).resolve_job_def(SEASON_WAVE_JOB)
+                launcher = InProcessLauncher(job, instance, {"loggers": {"console": {"config": {
+                    "log_level": "WARNING"}}}})
+            else:
+                launcher = GraphQLLauncher(dagster_url)
+            click.echo(f"{len(chosen)} tenants × {len(season_list)} seasons in {sum(map(len, waves))} runs "
+                       f"({len(waves[0])} a season); log: {log_path}")
+            report = run_season_backfill(launcher, waves, progress=click.echo)
+        finally:
+            _stop_owned(pid)
+    failed = [run_id for _, run_id, ok in report.runs if not ok]
+    click.echo(f"backfill {report.backfill_id}: {len(report.runs)} runs, {len(failed)} failed, "
+               f"{report.seconds:.0f} s wall time (runs tagged rai/backfill={report.backfill_id}).")
+    if failed:
+        raise click.ClickException(f"{len(failed)} runs failed and {len(report.stopped)} tenants were stopped before "
+                                   f"their later seasons; see the runs {', '.join(r[:8] for r in failed[:5])} in the "
+                                   "Dagster UI")
+
+
 @main.command("closed-loop")
 @click.option("--port", type=int, default=3070, show_default=True, help="Port of the temporary Dagster webserver.")
 def closed_loop(port: int) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def log_to_file(path: Path) -> Iterator[Path]:
+def log_to_file(path: Path, command: str = "demo") -> Iterator[Path]:
     """Redirect ``sys.stderr`` (and so warnings and library logging) to ``path`` (appended) while active.
 
     Yields ``path``. Standard output is untouched. Every warning is recorded (filter ``default``: once per
@@ -27,5 +27,5 @@ def log_to_file(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as log, contextlib.redirect_stderr(log), warnings.catch_warnings():
         warnings.simplefilter("default")
-        log.write(f"--- rai-assets demo {datetime.now(UTC).isoformat(timespec='seconds')} ---\n")
+        log.write(f"--- rai-assets {command} {datetime.now(UTC).isoformat(timespec='seconds')} ---\n")
         yield path
