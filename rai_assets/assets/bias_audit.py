@@ -31,10 +31,10 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.checks import BIAS_PASSED, bias_check, verdict_check
-from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, partition_context
+from rai_assets.assets.common import TENANT_SEASON_ASSET, partition_context
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
+from rai_assets.assets.partitions import PartitionStep
 from rai_assets.assets.pictures import publish_pictures
 from rai_assets.assets.signed_reports import read_back_and_verify, sign_and_store
 from rai_assets.domain.bias import BiasAudit, audit_bias, size_class
@@ -201,10 +201,7 @@ def materialize_bias_audit(
 
 
 @asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
+    **TENANT_SEASON_ASSET,
     kinds={"fairlearn"},
     deps=[model_evaluation],
     check_specs=[verdict_check(BIAS_PASSED, "bias_audit", "The candidate's bias audit passed and its signature "

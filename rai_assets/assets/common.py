@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from dagster import Backoff, RetryPolicy, TableColumn, TableSchema
 
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import get_tenant
-from rai_assets.assets.partitions import PartitionStep, partition_ids
+from rai_assets.assets.partitions import (
+    ONE_PARTITION_PER_RUN,
+    PartitionStep,
+    partition_ids,
+    tenant_season_partitions,
+)
 from rai_assets.domain.model_spec import ModelSpec, load_model_spec
 from rai_assets.resource_files import resources_dir
 
 ASSET_GROUP = "tenant_season"
 #: Who answers for the tenant × season assets in the Dagster UI (``owners``; a team, as Dagster documents).
 ASSET_OWNERS = ["team:ml-platform"]
+
+#: The keyword arguments every tenant × season ``@asset`` shares: the partitions, the backfill policy (one partition
+#: a run, see :data:`~rai_assets.assets.partitions.ONE_PARTITION_PER_RUN`), the group and the owners.
+TENANT_SEASON_ASSET: dict[str, Any] = {"partitions_def": tenant_season_partitions,
+                                       "backfill_policy": ONE_PARTITION_PER_RUN, "group_name": ASSET_GROUP,
+                                       "owners": ASSET_OWNERS}
 
 # INF-4: failed steps retry up to 5 times with exponential backoff from 1 s (1, 2, 4, 8, 16 s).
 STEP_RETRY = RetryPolicy(max_retries=5, delay=1.0, backoff=Backoff.EXPONENTIAL)

@@ -15,11 +15,11 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.checks import DRIFT_NOT_ACTIONABLE, drift_check, verdict_check
-from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, markdown_table, partition_context
+from rai_assets.assets.common import TENANT_SEASON_ASSET, markdown_table, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame, snapshot_frame, trained_on
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
+from rai_assets.assets.partitions import PartitionStep
 from rai_assets.assets.pictures import Picture, publish_pictures
 from rai_assets.assets.signed_reports import read_back_and_verify, sign_and_store
 from rai_assets.domain.drift import assess_drift, drift_table_markdown
@@ -136,10 +136,7 @@ def materialize_drift_report(
 
 
 @asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
+    **TENANT_SEASON_ASSET,
     kinds={"scipy"},
     deps=[learning_events, model_evaluation],
     check_specs=[verdict_check(DRIFT_NOT_ACTIONABLE, "drift_report", "The report is not actionable under the "

@@ -17,9 +17,14 @@ from rai_assets.adapters.ledger.profiles import upsert_season_profile
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import Tenant, UnknownTenantError, get_tenant
 from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
-from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, column_schema, markdown_table, spec_by_id
+from rai_assets.assets.common import (
+    TENANT_SEASON_ASSET,
+    column_schema,
+    markdown_table,
+    spec_by_id,
+)
 from rai_assets.assets.ingest_pipeline import Upload, ingest_uploads
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, partition_ids, tenant_season_partitions
+from rai_assets.assets.partitions import PartitionStep, partition_ids
 from rai_assets.domain.cadence import season_cadence_seconds
 from rai_assets.domain.contract import reader_for_major
 from rai_assets.domain.features import events_frame
@@ -164,10 +169,7 @@ def materialize_learning_events(
 
 
 @asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
+    **TENANT_SEASON_ASSET,
     kinds={"postgres"},
     metadata=column_schema(
         ("tenant_id", "text", "the tenant (row-level security key)"),

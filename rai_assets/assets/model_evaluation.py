@@ -13,10 +13,10 @@ from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.checks import CANDIDATE_BEATS, evaluation_check, verdict_check
-from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, partition_context
+from rai_assets.assets.common import TENANT_SEASON_ASSET, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on, training_history
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
+from rai_assets.assets.partitions import PartitionStep
 from rai_assets.assets.pictures import Picture, publish_pictures
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.domain.evaluation import (
@@ -141,10 +141,7 @@ def materialize_model_evaluation(
 
 
 @asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
+    **TENANT_SEASON_ASSET,
     kinds={"mlflow"},
     deps=[trained_model, learning_events],
     check_specs=[verdict_check(CANDIDATE_BEATS, "model_evaluation", "The candidate's held-out MAE beats the naive "

@@ -43,11 +43,16 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.bias_audit import bias_audit
-from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, STEP_RETRY, PartitionContext, partition_context
+from rai_assets.assets.common import (
+    STEP_RETRY,
+    TENANT_SEASON_ASSET,
+    PartitionContext,
+    partition_context,
+)
 from rai_assets.assets.drift_report import drift_report
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, naive_mean, season_frame, trained_on
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
+from rai_assets.assets.partitions import PartitionStep
 from rai_assets.assets.serving_model import REFIT_STAGE
 from rai_assets.assets.signed_reports import read_back_and_verify
 from rai_assets.assets.yield_forecasts import yield_forecasts
@@ -391,10 +396,7 @@ def materialize_model_promotion(
 
 
 @asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
+    **TENANT_SEASON_ASSET,
     kinds={"mlflow", "postgres"},
     deps=[model_evaluation, bias_audit, drift_report, yield_forecasts],
     retry_policy=STEP_RETRY,

@@ -44,8 +44,13 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.bias_audit import audit_and_record
-from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, STEP_RETRY, PartitionContext, partition_context
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
+from rai_assets.assets.common import (
+    STEP_RETRY,
+    TENANT_SEASON_ASSET,
+    PartitionContext,
+    partition_context,
+)
+from rai_assets.assets.partitions import PartitionStep
 from rai_assets.assets.trained_model import trained_model
 from rai_assets.domain.lifecycle import ModelState
 from rai_assets.domain.promotion_test import RefitDecision, refit_noninferiority
@@ -182,10 +187,7 @@ def materialize_serving_model(
 
 
 @asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
+    **TENANT_SEASON_ASSET,
     kinds={"postgres", "mlflow"},
     deps=[trained_model],
     retry_policy=STEP_RETRY,

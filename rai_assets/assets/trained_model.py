@@ -19,10 +19,10 @@ from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import seasons_before
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
-from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, PartitionContext, partition_context
+from rai_assets.assets.common import TENANT_SEASON_ASSET, PartitionContext, partition_context
 from rai_assets.assets.dataset_snapshot import dataset_snapshot
 from rai_assets.assets.model_io import snapshot_frame
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
+from rai_assets.assets.partitions import PartitionStep
 from rai_assets.deployment import TRAINING_OP_TAGS
 from rai_assets.domain.canonical import canonical_json, sha256_hex
 from rai_assets.domain.cohort import cohort_features, plan_cohort_model, pooled_frame
@@ -84,10 +84,7 @@ def materialize_trained_model(
 
 
 @asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
+    **TENANT_SEASON_ASSET,
     kinds={"xgboost", "mlflow"},
     deps=[dataset_snapshot],
     tags={"rai/gpu": "optional"}, op_tags=TRAINING_OP_TAGS,  # REG-8: GPU step pod on K8s (rai_assets/deployment.py)

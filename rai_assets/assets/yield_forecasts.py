@@ -21,8 +21,7 @@ from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.checks import FORECASTS_COMPLETE, forecasts_check, verdict_check
 from rai_assets.assets.common import (
-    ASSET_GROUP,
-    ASSET_OWNERS,
+    TENANT_SEASON_ASSET,
     PartitionContext,
     column_schema,
     markdown_table,
@@ -30,7 +29,7 @@ from rai_assets.assets.common import (
 )
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on
-from rai_assets.assets.partitions import ONE_PARTITION_PER_RUN, PartitionStep, tenant_season_partitions
+from rai_assets.assets.partitions import PartitionStep
 from rai_assets.assets.serving_model import serving_model
 from rai_assets.domain.sequential import canary_slice
 
@@ -85,10 +84,7 @@ def materialize_yield_forecasts(
 
 
 @asset(
-    partitions_def=tenant_season_partitions,
-    backfill_policy=ONE_PARTITION_PER_RUN,
-    group_name=ASSET_GROUP,
-    owners=ASSET_OWNERS,
+    **TENANT_SEASON_ASSET,
     kinds={"postgres"},
     metadata=column_schema(
         ("tenant_id", "text", "the tenant"), ("season_id", "text", "the season forecast"),
