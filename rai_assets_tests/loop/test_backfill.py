@@ -4,29 +4,17 @@ same snapshot roots, same model versions, same champions in the same order."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.execution.backfill import BulkActionStatus  # no public export in dagster 1.13
 
-from rai_assets.adapters.ledger.embedded import start_embedded_postgres, stop_embedded_postgres
-from rai_assets.adapters.ledger.resource import APP_ROLE, LedgerResource, with_user
-from rai_assets.adapters.ledger.schema import upgrade
-from rai_assets.adapters.object_store import ObjectStoreResource
+from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.assets.partitions import partition_key
 from rai_assets.definitions import TENANT_SEASON_JOB, build_definitions
-from rai_assets.demo.closed_loop import _stop
 from rai_assets.demo.runner import land_and_register, materialize_partitions
+from rai_assets_tests.dagster_dev import BIN, REPO, served_deployment, wait_for
 from rai_assets_tests.helpers import panel_slice
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def registry_history(ledger: LedgerResource, tenant: str) -> dict:
@@ -41,30 +29,6 @@ def registry_history(ledger: LedgerResource, tenant: str) -> dict:
             "SELECT m.season_id FROM audit_log a JOIN model_versions m USING (model_id)"
             " WHERE a.tenant_id = %s AND a.after->>'state' = 'CHAMPION' ORDER BY a.seq", (tenant,)).fetchall()]
     return {"snapshots": snapshots, "models": models, "champions": champions}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(2)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def test_backfill_matches_season_by_season(resources, suffix, tmp_path):
@@ -82,37 +46,18 @@ def test_backfill_matches_season_by_season(resources, suffix, tmp_path):
     assert expected["champions"], "the reference run should produce a champion"
 
     # the same uploads in a fresh deployment, materialized by one backfill through the daemon
-    state = tmp_path / "bf"
-    home = state / "dagster"
-    home.mkdir(parents=True)
-    shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
-    owner, _pid = start_embedded_postgres(state)
-    server = None
-    try:
-        upgrade(owner)
-        ledger = LedgerResource(owner_url=owner)
-        store = ObjectStoreResource(local_root=str(state / "objects"))
-        bf_instance = DagsterInstance.from_config(str(home))
-        land_and_register(ledger, store, bf_instance, panel, keys)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAI_", "MLFLOW_", "DAGSTER_"))}
-        env.update({"RAI_STATE_DIR": str(state), "DAGSTER_HOME": str(home), "RAI_LEDGER_OWNER_URL": owner,
-                    "RAI_LEDGER_URL": with_user(owner, APP_ROLE)})
-        bin_dir = Path(sys.executable).parent
-        port = _free_port()
-        server = subprocess.Popen([str(bin_dir / "dagster"), "dev", "-m", "rai_assets.definitions", "-h", "127.0.0.1",
-                                   "-p", str(port)], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, start_new_session=True)
-        _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/server_info"), 180, "the Dagster webserver")
+    with served_deployment(tmp_path / "bf", panel, keys) as deployment:
+        bf_instance = deployment.instance
         partitions = ",".join(str(partition_key(tenant, s)) for s in seasons)
         submitted = subprocess.run(
-            [str(bin_dir / "dagster"), "job", "backfill", "-m", "rai_assets.definitions", "-j", TENANT_SEASON_JOB,
-             "--partitions", partitions, "--noprompt"], env=env, cwd=REPO, capture_output=True, text=True,
-            timeout=300)
+            [str(BIN / "dagster"), "job", "backfill", "-m", "rai_assets.definitions", "-j", TENANT_SEASON_JOB,
+             "--partitions", partitions, "--noprompt"], env=deployment.env, cwd=REPO, capture_output=True,
+            text=True, timeout=300)
         assert submitted.returncode == 0, submitted.stdout + submitted.stderr
-        backfill = _wait(lambda: [b for b in bf_instance.get_backfills()
-                                  if b.status in (BulkActionStatus.COMPLETED, BulkActionStatus.COMPLETED_SUCCESS,
-                                                  BulkActionStatus.COMPLETED_FAILED, BulkActionStatus.FAILED)],
-                         900, "the backfill to finish")[0]
+        backfill = wait_for(lambda: [b for b in bf_instance.get_backfills()
+                                     if b.status in (BulkActionStatus.COMPLETED, BulkActionStatus.COMPLETED_SUCCESS,
+                                                     BulkActionStatus.COMPLETED_FAILED, BulkActionStatus.FAILED)],
+                            900, "the backfill to finish")[0]
         assert backfill.status in (BulkActionStatus.COMPLETED, BulkActionStatus.COMPLETED_SUCCESS), backfill.status
         tag = {"dagster/backfill": backfill.backfill_id}
 
@@ -122,12 +67,8 @@ def test_backfill_matches_season_by_season(resources, suffix, tmp_path):
                                                     DagsterRunStatus.CANCELED)]
             return runs if runs and len(done) == len(runs) else []
 
-        backfill_runs = _wait(finished, 900, "the backfill's runs")
+        backfill_runs = wait_for(finished, 900, "the backfill's runs")
         assert len(backfill_runs) == len(seasons)
         assert all(r.status == DagsterRunStatus.SUCCESS for r in backfill_runs)
-        got = registry_history(ledger, tenant)
-    finally:
-        if server is not None:
-            _stop(server)
-        stop_embedded_postgres(state)
+        got = registry_history(deployment.ledger, tenant)
     assert got == expected
