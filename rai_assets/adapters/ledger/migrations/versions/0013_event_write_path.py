@@ -1,4 +1,4 @@
-"""Learning events reference their tenant's season calendar: one foreign-key check per event (issue 12 goal 5).
+"""The learning-event write path: one foreign-key check per event, the policy's tenant read once per statement.
 
 Revision ID: 0013
 """
@@ -12,7 +12,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    run_sql_file("0013_event_season_key.sql")
+    run_sql_file("0013_event_write_path.sql")
 
 
 def downgrade() -> None:
