@@ -10,6 +10,7 @@ import pytest
 from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger.tenants import register_season, register_tenant
 from rai_assets.domain.canonical import canonical_json
+from rai_assets.domain.ingestion import AcceptedEvent
 from rai_assets.domain.signing import KeyPair
 
 
@@ -52,3 +53,38 @@ def test_insert_events_escapes_copy_text_and_the_database_checks_the_digest(ledg
     assert [r["t"].encode() for r in rows] == payloads
     assert {(r["source_file"], r["dagster_run_id"]) for r in rows} == {(source, "run\t1")}
     assert [r["line_no"] for r in rows] == [1, 2]
+
+
+def test_an_event_needs_its_season_in_its_own_tenants_calendar(ledger, suffix):
+    """ING-2, GOV-1 (migration 0013): an event references (tenant_id, season_id) in the season calendar.
+
+    One foreign key instead of two (tenants, seasons) and a stronger one: a season registered only by another
+    tenant is refused with the same constraint and state as a season that exists nowhere (nothing is revealed),
+    through both write paths (a plain INSERT and ``insert_events``' COPY + INSERT … SELECT). The row-level
+    policy's WITH CHECK, now reading the tenant once per statement, still refuses another tenant's rows.
+    """
+    a, b = f"fk-ev-a-{suffix}", f"fk-ev-b-{suffix}"
+    for tenant, season in ((a, "s01"), (b, f"only-b-{suffix}")):
+        with ledger.connect(tenant) as conn:
+            register_tenant(conn, tenant, KeyPair.generate().public_key_b64, "rice-yield-v1")
+            register_season(conn, tenant, season)
+    payload = canonical_json({"field_id": "f-1", "yield": 4300.0})
+    digest = hashlib.sha256(payload).hexdigest()
+    insert = ("INSERT INTO learning_events (tenant_id, season_id, field_id, payload, payload_sha256, source_file,"
+              " line_no) VALUES (%s, %s, 'f-1', %s::json, %s, 'x.jsonl', 1)")
+    errors = []
+    for season in (f"only-b-{suffix}", f"nowhere-{suffix}"):
+        with pytest.raises(psycopg.errors.ForeignKeyViolation) as excinfo, ledger.connect(a) as conn:
+            conn.execute(insert, (a, season, payload.decode(), digest))
+        errors.append((excinfo.value.diag.constraint_name, excinfo.value.sqlstate))
+        with pytest.raises(psycopg.errors.ForeignKeyViolation), ledger.connect(a) as conn:
+            event_store.insert_events(conn, a, season, [AcceptedEvent("f-1", digest, "x.jsonl", 1, payload)], "run")
+    assert errors[0] == errors[1] == ("learning_events_season_fkey", "23503")
+    event = AcceptedEvent("f-1", digest, "x.jsonl", 1, payload)
+    for session in (a, None):  # the policy's check (the tenant read once per statement) refuses B's rows
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"), \
+                ledger.connect(session) as conn:
+            event_store.insert_events(conn, b, f"only-b-{suffix}", [event], "run")
+    with ledger.connect(a) as conn:  # its own calendar's season: stored
+        conn.execute(insert, (a, "s01", payload.decode(), digest))
+        assert event_store.count_events(conn, a, "s01") == 1
