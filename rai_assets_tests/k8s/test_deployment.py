@@ -49,7 +49,8 @@ def test_every_job_uses_the_selected_executor(monkeypatch, env, expected):
 
 
 def test_training_steps_ask_for_a_gpu_node_and_other_steps_do_not():
-    """REG-8: trained_model (in tenant_season_job and retraining_job) carries the GPU pod config; others none."""
+    """REG-8: trained_model (in tenant_season_job and retraining_job) and the season wave's step carry the GPU pod
+    config; other assets none."""
     from rai_assets.definitions import ALL_ASSETS, tenant_season_job
     from rai_assets.loop.jobs import retraining_job
 
@@ -67,6 +68,12 @@ def test_training_steps_ask_for_a_gpu_node_and_other_steps_do_not():
             assert K8S_CONFIG_TAG not in tags, asset.op.name
     assert tenant_season_job.tags[GPU_RUN_TAG] == "true"
     assert retraining_job.tags[GPU_RUN_TAG] == "true"
+    # a season wave trains too (issue 12 goal 4): GPU run and its one step on the GPU node
+    from rai_assets.backfill.wave import season_wave_job
+
+    assert season_wave_job.tags[GPU_RUN_TAG] == "true"
+    (wave_op,) = season_wave_job.graph.node_defs
+    assert wave_op.tags[K8S_CONFIG_TAG] == config or json.loads(wave_op.tags[K8S_CONFIG_TAG]) == config
 
 
 def test_gpu_step_without_usable_cuda_trains_on_cpu_and_warns(caplog):
