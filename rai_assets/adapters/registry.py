@@ -7,6 +7,7 @@ The ``champion`` alias follows the ledger, which is the source of truth for life
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 import warnings
@@ -40,6 +41,30 @@ def with_trace(tags: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+#: The local SQLite stores this process has created or found (see :func:`_create_sqlite_store`).
+_CREATED_STORES: set[str] = set()
+
+
+def _create_sqlite_store(db: Path, uri: str) -> None:
+    """Open MLflow's tracking and registry stores at ``uri`` (SQLite file ``db``) while holding an exclusive
+    ``flock`` on ``<db>.lock``: MLflow creates and migrates its tables when a process first opens a store, and
+    two processes opening a new store at once race (``sqlite3.OperationalError: table … already exists``) — as
+    a season's parallel runs do on a fresh local deployment. Once per process and store; a store that exists
+    is only opened.
+
+    Raises:
+        OSError: the lock file cannot be created.
+    """
+    import mlflow
+
+    with open(db.with_name(db.name + ".lock"), "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
+    _CREATED_STORES.add(uri)
+
+
 class MlflowRegistryResource(ConfigurableResource):
     """Tracking and registry access for the per-tenant experiments and registered models.
 
@@ -54,12 +79,16 @@ class MlflowRegistryResource(ConfigurableResource):
     ui_url: str = "http://127.0.0.1:5000"
 
     def resolved_tracking_uri(self) -> str:
-        """The tracking (and registry) URI in use."""
+        """The tracking (and registry) URI in use; the local SQLite store is created here, once per process,
+        under an inter-process lock (:func:`_create_sqlite_store`)."""
         if self.tracking_uri:
             return self.tracking_uri
         db = Path(self.state_dir).resolve() / "mlflow" / "mlflow.db"
         db.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{db}"
+        uri = f"sqlite:///{db}"
+        if uri not in _CREATED_STORES:
+            _create_sqlite_store(db, uri)
+        return uri
 
     def resolved_artifact_root(self) -> str:
         """Artifact location given to new experiments (a URI or local path)."""
