@@ -7,9 +7,10 @@ Usage::
                                          [--out PATH]
 
 Set-up (not timed): ``N`` synthetic tenants (``rai_assets.demo.synthetic``: ``F`` fields a season resampled
-from the RiceFarms panel, seeded per tenant and season) landed and registered twice, in two deployments of
-their own (embedded Postgres databases, MLflow stores, object stores, ephemeral Dagster instances); a warm-up
-tenant's first two seasons run before either is timed (imports paid once per process).
+from the RiceFarms panel's rows of a plausible yield, seeded per tenant and season) landed and registered
+twice, in two deployments of their own (embedded Postgres databases, MLflow stores, object stores, ephemeral
+Dagster instances); a warm-up tenant's first two seasons run before either is timed (imports paid once per
+process).
 
 Timed: the **baseline** runs ``tenant_season_job`` once per partition, season by season (``N × S`` runs, the
 per-partition policy's count); the **waves** run ``season_wave_job`` through the season-wave driver with at most
@@ -26,6 +27,7 @@ import argparse
 import logging
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -54,10 +56,15 @@ from rai_assets.backfill.driver import InProcessLauncher, run_season_backfill  #
 from rai_assets.backfill.plan import plan_waves  # noqa: E402
 from rai_assets.backfill.wave import SEASON_WAVE_JOB  # noqa: E402
 from rai_assets.definitions import TENANT_SEASON_JOB, build_definitions  # noqa: E402
+from rai_assets.demo.ricefarms import load_panel  # noqa: E402
 from rai_assets.demo.runner import land_and_register, materialize_partitions  # noqa: E402
 from rai_assets.demo.synthetic import synthetic_season  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "season_backfill.json"
+#: Rows resampled for the synthetic tenants: the panel's rows up to this yield (kg/ha; 2 of 1,026 rows are above,
+#: one at 27,500). Resampled with jitter, those outliers make some 30-field seasons fail the snapshot suite's
+#: "yield ≤ 20,000 for 98 % of rows" — correctly, but this benchmark measures backfills, not refusals.
+PLAUSIBLE_YIELD_KG_HA = 15_000
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -96,10 +103,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     logging.getLogger("dagster").setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill PID`: the finally below stops Postgres
 
     tenants = [f"synth-{i:05d}" for i in range(args.tenants)]
     seasons = [f"s{j:02d}" for j in range(1, args.seasons + 1)]
-    panel = pd.concat([synthetic_season(t, s, args.fields, seed=1000 * i + j)
+    base = load_panel()
+    base = base[base["goutput"] / base["size"] <= PLAUSIBLE_YIELD_KG_HA]
+    panel = pd.concat([synthetic_season(t, s, args.fields, seed=1000 * i + j, panel=base)
                        for i, t in enumerate(tenants) for j, s in enumerate(seasons)], ignore_index=True)
     with tempfile.TemporaryDirectory(prefix="rai-season-backfill-") as tmp_dir:
         tmp = Path(tmp_dir)
