@@ -24,6 +24,28 @@ def test_monte_carlo_sign_flip_is_reproducible_and_valid_under_the_null():  # RE
     assert rejections / 200 < 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)
 
 
+@pytest.mark.parametrize("case", range(24))
+def test_monte_carlo_sign_flip_p_value_is_scipys_bit_for_bit(case):  # REQ: RET-10, REG-10
+    """Issue 12, goal 3: the vectorized Monte Carlo sign-flip test gives exactly the p-value of
+    ``scipy.stats.permutation_test`` with the same seed and resamples — ties, zeros and both directions."""
+    from scipy import stats
+
+    rng = np.random.default_rng(100 + case)
+    d = rng.normal(rng.normal(0, 40), 250, int(rng.integers(17, 160)))
+    if case % 3 == 0:
+        d = np.round(d, -1)  # many ties among |d|
+    if case % 4 == 0:
+        d[: d.size // 3] = 0.0
+    alternative = "less" if case % 2 else "greater"
+    n_resamples = 20_000 if case % 5 else 999
+    expected = stats.permutation_test(
+        (d,), lambda x, axis: np.mean(x, axis=axis), permutation_type="samples", alternative=alternative,
+        n_resamples=n_resamples, rng=np.random.default_rng(case), vectorized=True).pvalue
+    result = sign_flip_test(d, alternative=alternative, seed=case, n_resamples=n_resamples)
+    assert result.method == "monte-carlo"
+    assert result.p_value == float(min(1.0, expected))
+
+
 def test_evidence_accumulates_over_seasons():  # REQ: RET-10
     rng = np.random.default_rng(11)
     season1 = rng.normal(40, 300, 60)  # a real but small improvement: not significant on one season

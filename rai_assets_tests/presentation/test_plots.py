@@ -225,3 +225,27 @@ def test_yield_and_mae_axes_are_labelled_with_the_specs_unit(bias_audit_dict, mo
     assert len(unit_labels) == 5, labels
     assert all("(bu/ac)" in label for label in unit_labels), labels
     assert not any("kg/ha" in label for label in labels), labels
+
+
+def test_shared_renderer_gives_the_same_png_as_a_renderer_per_figure(drift_report_dict, bias_audit_dict,
+                                                                     monkeypatch):
+    """Issue 12, goal 3: the pictures of one thread share an Agg renderer (its text-metrics cache); each PNG is
+    byte for byte the one a fresh renderer per figure draws, whatever was drawn on the shared one before."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    report, reference, current = drift_report_dict
+    actual, predicted = [5000.0, 5400.0, 4800.0, 6100.0], [5100.0, 5200.0, 5000.0, 5900.0]
+    renders = [
+        lambda: plots.psi_bars(report["features"], psi_warning=0.1, psi_actionable=0.25),
+        lambda: plots.distribution_panels(reference, current, ["urea_kg", "variety", "area_ha"]),
+        lambda: plots.season_covariate_ratios(report["season_level"], season_ratio_actionable=0.25),
+        lambda: plots.subgroup_mae(bias_audit_dict["subgroups"], unit="kg/ha"),
+        lambda: plots.predicted_vs_actual(actual, predicted, unit="kg/ha"),
+        lambda: plots.residual_histogram(actual, predicted, unit="kg/ha"),
+        lambda: plots.mae_comparison({"candidate": {"mae": 400.0}, "naive": {"mae": 500.0}}, unit="kg/ha"),
+    ]
+    shared = [render() for render in [*renders, *reversed(renders)]]
+    monkeypatch.setattr(plots._SharedRendererCanvas, "get_renderer", FigureCanvasAgg.get_renderer)
+    fresh = [render() for render in renders]
+    assert shared[:len(renders)] == fresh
+    assert shared[len(renders):] == fresh[::-1]
