@@ -53,6 +53,7 @@ from rai_assets.adapters.object_store import ObjectStoreResource  # noqa: E402
 from rai_assets.adapters.registry import MlflowRegistryResource  # noqa: E402
 from rai_assets.adapters.signer import SignerResource  # noqa: E402
 from rai_assets.backfill.driver import InProcessLauncher, run_season_backfill  # noqa: E402
+from rai_assets.backfill.history import registry_history  # noqa: E402
 from rai_assets.backfill.plan import plan_waves  # noqa: E402
 from rai_assets.backfill.wave import SEASON_WAVE_JOB  # noqa: E402
 from rai_assets.definitions import TENANT_SEASON_JOB, build_definitions  # noqa: E402
@@ -76,22 +77,6 @@ def _deployment(server_url: str, root: Path) -> dict[str, object]:
             "object_store": ObjectStoreResource(local_root=str(root / "objects")),
             "mlflow_registry": MlflowRegistryResource(state_dir=str(root / "mlflow")),
             "signer": SignerResource(state_dir=str(root))}
-
-
-def _history(ledger: LedgerResource, tenant: str) -> dict[str, list[tuple[object, ...]]]:
-    """The registry history the tests compare (``rai_assets_tests/loop/test_backfill.py``)."""
-    with ledger.connect(tenant) as conn:
-        return {
-            "snapshots": [tuple(r.values()) for r in conn.execute(
-                "SELECT season_id, merkle_root FROM dataset_snapshots WHERE tenant_id = %s ORDER BY season_id",
-                (tenant,)).fetchall()],
-            "models": [tuple(r.values()) for r in conn.execute(
-                "SELECT season_id, snapshot_root, mlflow_version, state FROM model_versions WHERE tenant_id = %s"
-                " ORDER BY season_id", (tenant,)).fetchall()],
-            "champions": [tuple(r.values()) for r in conn.execute(
-                "SELECT m.season_id FROM audit_log a JOIN model_versions m USING (model_id) WHERE a.tenant_id = %s"
-                " AND a.after->>'state' = 'CHAMPION' ORDER BY a.seq", (tenant,)).fetchall()],
-        }
 
 
 def main() -> int:
@@ -152,7 +137,7 @@ def main() -> int:
                 if not ok:
                     print(f"{mode}: a run failed", file=sys.stderr)
                     return 1
-                histories[mode] = {t: _history(res["ledger"], t) for t in tenants}  # type: ignore[arg-type]
+                histories[mode] = {t: registry_history(res["ledger"], t) for t in tenants}  # type: ignore[arg-type]
         finally:
             print(f"embedded Postgres PID {stop_embedded_postgres(tmp / 'pg')} stopped")
     same = histories["per_partition"] == histories["waves"] if "per_partition" in histories else None

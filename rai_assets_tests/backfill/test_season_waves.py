@@ -17,12 +17,12 @@ from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.graph import TENANT_SEASON_ASSETS
 from rai_assets.backfill.driver import InProcessLauncher, run_season_backfill
+from rai_assets.backfill.history import registry_history
 from rai_assets.backfill.plan import plan_waves
 from rai_assets.backfill.wave import SEASON_WAVE_JOB, wave_steps
 from rai_assets.definitions import TENANT_SEASON_JOB, build_definitions
 from rai_assets.demo.runner import land_and_register, materialize_partitions, opt_in_cohort
 from rai_assets_tests.helpers import panel_slice
-from rai_assets_tests.loop.test_backfill import registry_history
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 

@@ -9,12 +9,12 @@ import itertools
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from rai_assets.backfill.driver import GraphQLLauncher, run_season_backfill
+from rai_assets.backfill.history import registry_history
 from rai_assets.backfill.plan import plan_waves
 from rai_assets.definitions import TENANT_SEASON_JOB, build_definitions
 from rai_assets.demo.runner import land_and_register, materialize_partitions
 from rai_assets_tests.dagster_dev import served_deployment
 from rai_assets_tests.helpers import panel_slice
-from rai_assets_tests.loop.test_backfill import registry_history
 
 
 def test_season_waves_through_the_webserver(resources, suffix, tmp_path):

@@ -9,26 +9,12 @@ import subprocess
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.execution.backfill import BulkActionStatus  # no public export in dagster 1.13
 
-from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.assets.partitions import partition_key
+from rai_assets.backfill.history import registry_history
 from rai_assets.definitions import TENANT_SEASON_JOB, build_definitions
 from rai_assets.demo.runner import land_and_register, materialize_partitions
 from rai_assets_tests.dagster_dev import BIN, REPO, served_deployment, wait_for
 from rai_assets_tests.helpers import panel_slice
-
-
-def registry_history(ledger: LedgerResource, tenant: str) -> dict:
-    with ledger.connect(tenant) as conn:
-        snapshots = [(r["season_id"], r["merkle_root"]) for r in conn.execute(
-            "SELECT season_id, merkle_root FROM dataset_snapshots WHERE tenant_id = %s ORDER BY season_id",
-            (tenant,)).fetchall()]
-        models = [(r["season_id"], r["snapshot_root"], r["mlflow_version"], r["state"]) for r in conn.execute(
-            "SELECT season_id, snapshot_root, mlflow_version, state FROM model_versions WHERE tenant_id = %s"
-            " ORDER BY season_id", (tenant,)).fetchall()]
-        champions = [r["season_id"] for r in conn.execute(
-            "SELECT m.season_id FROM audit_log a JOIN model_versions m USING (model_id)"
-            " WHERE a.tenant_id = %s AND a.after->>'state' = 'CHAMPION' ORDER BY a.seq", (tenant,)).fetchall()]
-    return {"snapshots": snapshots, "models": models, "champions": champions}
 
 
 def test_backfill_matches_season_by_season(resources, suffix, tmp_path):
