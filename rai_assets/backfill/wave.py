@@ -115,9 +115,11 @@ def run_wave(context: OpExecutionContext, season: str, tenants: list[str], resou
 
     Raises:
         InvalidIdentifierError: a tenant or the season is not a slug (before anything runs).
+        KeyError: an asset body takes a resource missing from ``resources`` (before anything runs).
     """
     keys = [partition_key(tenant, season) for tenant in tenants]
     steps = wave_steps()
+    kwargs = {step.key: resource_kwargs(step.body, resources) for step in steps}  # once a wave, not per tenant
     outcome = WaveOutcome()
     for tenant, key in zip(tenants, keys, strict=True):
         started = time.perf_counter()
@@ -131,7 +133,7 @@ def run_wave(context: OpExecutionContext, season: str, tenants: list[str], resou
                 outcome.skipped.setdefault(tenant, []).append(name)
                 continue
             try:
-                result = step.body(step_context, **resource_kwargs(step.body, resources))
+                result = step.body(step_context, **kwargs[step.key])
             except Exception as exc:  # one tenant's failure must not stop the others (reported at the end)
                 context.log.error(f"{key}: {name} failed: {type(exc).__name__}: {exc}")
                 outcome.failed[tenant] = f"{name}: {type(exc).__name__}: {exc}"[:500]
