@@ -38,8 +38,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(predicate: Callable[[], T], timeout_s: float, what: str) -> T:
-    """Poll ``predicate`` every 2 s until it returns something truthy; returns it.
+def wait_for(predicate: Callable[[], T], timeout_s: float, what: str, poll_s: float = 2.0) -> T:
+    """Poll ``predicate`` every ``poll_s`` seconds until it returns something truthy; returns it.
 
     Raises:
         TimeoutError: not within ``timeout_s`` (the message names ``what``).
@@ -49,8 +49,8 @@ def wait_for(predicate: Callable[[], T], timeout_s: float, what: str) -> T:
         value = predicate()
         if value:
             return value
-        time.sleep(2)
-    raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(poll_s)
+    raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def http_ok(url: str) -> bool:

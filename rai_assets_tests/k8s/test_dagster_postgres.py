@@ -11,11 +11,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -26,6 +23,7 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 
 from rai_assets.adapters.ledger.embedded import LEDGER_DATABASE
 from rai_assets.assets.partitions import SEASON_DIMENSION, TENANT_DIMENSION, partition_key
+from rai_assets_tests.dagster_dev import wait_for
 from rai_assets_tests.k8s.pg_instance_location import JOB, SENSOR_PARTITION
 
 pytestmark = pytest.mark.k8s
@@ -34,16 +32,6 @@ REPO = Path(__file__).resolve().parents[2]
 LOCATION = "rai_assets_tests.k8s.pg_instance_location"
 PG_URL_ENV = "RAI_DAGSTER_PG_URL"
 BACKFILL = [("village-b", "s01"), ("village-b", "s02")]
-
-
-def _wait(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
@@ -102,13 +90,13 @@ def test_partitioned_run_sensor_tick_and_backfill_on_postgres(pg_dagster_home, m
             finished = [r for r in runs if r.is_finished]
             return runs if len(runs) == count and len(finished) == count else []
 
-        sensor_runs = _wait(lambda: runs_done(RunsFilter(tags={"dagster/sensor_name": "season_sensor"}), 1),
-                            300, "the sensor's run")
-        backfill_runs = _wait(lambda: runs_done(RunsFilter(tags={"dagster/backfill": submitted.backfill_id}),
-                                                len(BACKFILL)), 300, "the backfill's runs")
-        done = _wait(lambda: [b for b in instance.get_backfills() if b.status in (
+        sensor_runs = wait_for(lambda: runs_done(RunsFilter(tags={"dagster/sensor_name": "season_sensor"}), 1),
+                            300, "the sensor's run", poll_s=1.0)
+        backfill_runs = wait_for(lambda: runs_done(RunsFilter(tags={"dagster/backfill": submitted.backfill_id}),
+                                                len(BACKFILL)), 300, "the backfill's runs", poll_s=1.0)
+        done = wait_for(lambda: [b for b in instance.get_backfills() if b.status in (
             BulkActionStatus.COMPLETED, BulkActionStatus.COMPLETED_SUCCESS, BulkActionStatus.COMPLETED_FAILED,
-            BulkActionStatus.FAILED)], 120, "the backfill to complete")[0]
+            BulkActionStatus.FAILED)], 120, "the backfill to complete", poll_s=1.0)[0]
     finally:
         _stop_group(daemon)
         log.close()
