@@ -176,8 +176,9 @@ def mirror_differences(registry: MlflowRegistryResource, plans: list[MirrorPlan]
 
 
 def apply_difference(registry: MlflowRegistryResource, diff: Difference) -> None:
-    """Write what the ledger says at ``diff``'s place in MLflow."""
-    client = registry.client()
+    """Write what the ledger says at ``diff``'s place in MLflow (through
+    :meth:`~rai_assets.adapters.registry.MlflowRegistryResource.registry_writer`)."""
+    client = registry.registry_writer()
     if diff.what == "alias":
         registry.set_alias(diff.name, diff.key, diff.version)
     elif diff.what == "tag" and diff.version is not None:

@@ -112,6 +112,23 @@ class MlflowRegistryResource(ConfigurableResource):
         mlflow = self._activate()
         return mlflow.MlflowClient(tracking_uri=self.resolved_tracking_uri(), registry_uri=self.resolved_tracking_uri())
 
+    def registry_writer(self) -> Any:
+        """MLflow's ``ModelRegistryClient`` for the configured registry: the layer ``MlflowClient`` delegates its
+        registry calls to, used here for writes to this project's registered models (version tags, aliases,
+        descriptions).
+
+        ``MlflowClient``'s registry writes first read the whole registered model (its versions' tags and its
+        aliases) to refuse prompts (``MlflowClient._raise_if_prompt``, MLflow 3), a read per write whose cost
+        grows with the model's versions: ≈ 5 ms of a ≈ 10 ms tag write on SQLite, and a promotion step writes
+        ≈ 10 (issue 12, goal 3). The registered models written here are ``yield-<tenant>`` and
+        ``yield-cohort-<cohort>``, made by :meth:`log_trained_model`, never prompts, so the read is skipped;
+        the write itself (validation, store, errors) is MLflow's, unchanged.
+
+        Raises:
+            mlflow.exceptions.MlflowException: the registry URI is not a registry store.
+        """
+        return self.client()._get_registry_client()
+
     @staticmethod
     def cohort_model_name(cohort: str) -> str:
         """A cohort's registered model: ``yield-cohort-<cohort>`` (one model, versions per season)."""
@@ -170,7 +187,7 @@ class MlflowRegistryResource(ConfigurableResource):
 
     def set_alias(self, registered_model: str, alias: str, version: int | None) -> None:
         """Point ``alias`` at ``version``, or delete it when ``version`` is None."""
-        client = self.client()
+        client = self.registry_writer()
         if version is None:
             client.delete_registered_model_alias(registered_model, alias)
         else:
@@ -252,7 +269,7 @@ class MlflowRegistryResource(ConfigurableResource):
 
     def set_version_tags(self, registered_model: str, version: int, tags: Mapping[str, str]) -> None:
         """Set tags on a model version (e.g. a cohort member's held-out MAE)."""
-        client = self.client()
+        client = self.registry_writer()
         for key, value in tags.items():
             client.set_model_version_tag(registered_model, str(version), key, value)
 
@@ -282,7 +299,7 @@ class MlflowRegistryResource(ConfigurableResource):
         """Point the tenant's champion alias at ``version`` of its model, or of ``registered_model`` (the
         ledger decided; MLflow follows), and tag the version with the trace that promoted it (OBS-2)."""
         name = registered_model or self.model_name(tenant)
-        client = self.client()
+        client = self.registry_writer()
         client.set_registered_model_alias(name, self.champion_alias(tenant, name), str(version))
         trace_id = current_trace_id()
         if trace_id:  # the trace that promoted it (OBS-2); per tenant on a shared cohort model
@@ -292,7 +309,7 @@ class MlflowRegistryResource(ConfigurableResource):
     def delete_champion_alias(self, tenant: str, registered_model: str | None = None) -> None:
         """Remove the tenant's champion alias (the ledger has no champion)."""
         name = registered_model or self.model_name(tenant)
-        self.client().delete_registered_model_alias(name, self.champion_alias(tenant, name))
+        self.registry_writer().delete_registered_model_alias(name, self.champion_alias(tenant, name))
 
     def delete_model_version(self, tenant: str, version: int, run_id: str | None) -> None:
         """Delete a model version from the registry and its run (retention, REG-7)."""

@@ -83,3 +83,36 @@ def test_an_alias_or_ledger_tag_changed_by_hand_is_reported_by_verify_and_fixed_
     with ledger.connect(tenant) as conn:
         assert verify_mlflow(conn, mlflow_registry, tenant)[1] == []
     assert mlflow_registry.aliases(name) == {"champion": first.mlflow_version, "shadow": second.mlflow_version}
+
+
+def test_mirror_writes_do_not_read_the_registered_model_each_REG3(ledger, mlflow_registry, suffix, monkeypatch):
+    """The mirror reads each registered model once (to compare), then writes only: MlflowClient's registry
+    writes would each re-read the whole registered model to refuse prompts (issue 12, goal 3), a read per tag,
+    alias and description that grows with the model's versions. The writes go through
+    ``registry_writer()``, and they land (the aliases and tags the ledger says)."""
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
+
+    tenant = f"mirrorr-{suffix}"
+    setup_tenant(ledger, tenant)
+    first = validated_model(ledger, mlflow_registry, tenant, "s02")
+    second = validated_model(ledger, mlflow_registry, tenant, "s03")
+    passed_verified_audit(ledger, tenant, first)
+    passed_verified_audit(ledger, tenant, second)
+    with ledger.connect(tenant) as conn:
+        model_store.promote_bootstrap_champion(conn, model_store.get_model(conn, first.model_id), reason="first")
+        model_store.transition(conn, model_store.get_model(conn, second.model_id), ModelState.SHADOW, reason="t")
+    reads: list[str] = []
+    original = SqlAlchemyStore.get_registered_model
+
+    def counting(self, name):  # type: ignore[no-untyped-def]
+        reads.append(name)
+        return original(self, name)
+
+    monkeypatch.setattr(SqlAlchemyStore, "get_registered_model", counting)
+    changes = mirror_lifecycle(ledger, mlflow_registry, tenant)
+    name = mlflow_registry.model_name(tenant)
+    assert len(changes) >= 8, changes  # two versions' tags and descriptions, two aliases, the model's description
+    assert reads == [name], f"{len(reads)} reads of the registered model for {len(changes)} writes"
+    monkeypatch.undo()
+    assert mlflow_registry.aliases(name) == {"champion": first.mlflow_version, "shadow": second.mlflow_version}
+    assert mlflow_registry.versions_with_tags(name)[second.mlflow_version]["ledger_state"] == "SHADOW"
