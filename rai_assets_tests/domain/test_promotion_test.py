@@ -146,3 +146,29 @@ def test_refit_non_inferiority_keeps_its_level_at_the_margin():  # REQ: RET-7
 def test_refit_non_inferiority_rejects_bad_input(older, d, margin, alpha, match):
     with pytest.raises(ValueError, match=match):
         refit_noninferiority(older, d, margin=margin, alpha=alpha, unit="kg/ha")
+
+
+@pytest.mark.parametrize(("n", "bit_generator"), [(17, "pcg64"), (31, "pcg64"), (171, "pcg64"), (465, "pcg64"),
+                                                  (40, "philox"), (40, "pcg64-half-used")])
+def test_sign_flip_null_distribution_is_scipys_bit_for_bit(n, bit_generator):  # REQ: RET-10
+    """Issue 12, goal 3: the Monte Carlo null distribution (read from PCG64's raw output, or from numpy's
+    ``permuted`` for any other generator state) equals ``scipy.stats.permutation_test``'s ``null_distribution``
+    element for element, up to a cohort's n (465 pairs), with ties and zeros."""
+    from scipy import stats
+
+    from rai_assets.domain.promotion_test import _sign_flip_null
+
+    def generator() -> np.random.Generator:
+        if bit_generator == "philox":
+            return np.random.Generator(np.random.Philox(n))
+        rng = np.random.default_rng(n)
+        if bit_generator == "pcg64-half-used":
+            rng.integers(0, 2 ** 16, dtype=np.uint32)  # leaves half a 64-bit word buffered
+        return rng
+
+    d = np.round(np.random.default_rng(n + 1).normal(30, 250, n), -1)
+    d[: n // 5] = 0.0
+    expected = stats.permutation_test(
+        (d,), lambda x, axis: np.mean(x, axis=axis), permutation_type="samples", alternative="greater",
+        n_resamples=5_000, rng=generator(), vectorized=True).null_distribution
+    assert np.array_equal(_sign_flip_null(d, 5_000, generator()), expected)
