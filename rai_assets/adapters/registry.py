@@ -27,6 +27,7 @@ _ZERO_TRACE = "0" * 32
 _LOADED_MODELS_MAX = 64
 _LOADED_MODELS: OrderedDict[tuple[str, str], xgb.XGBRegressor] = OrderedDict()  # (tracking URI, models:/ URI)
 _LOADED_MODELS_LOCK = threading.Lock()
+_EXPERIMENT_IDS: dict[tuple[str, str], str] = {}  # (tracking URI, experiment name) → id, found or created here
 
 
 def with_trace(tags: Mapping[str, str]) -> dict[str, str]:
@@ -63,6 +64,15 @@ def _create_sqlite_store(db: Path, uri: str) -> None:
         client.search_experiments(max_results=1)
         client.search_registered_models(max_results=1)
     _CREATED_STORES.add(uri)
+
+
+def _reloaded(model: xgb.XGBRegressor) -> xgb.XGBRegressor:
+    """A copy of ``model`` as ``mlflow.xgboost.load_model`` returns its logged version: an ``XGBRegressor``
+    loaded from the booster's UBJSON bytes (the flavor's ``model_format``), so it predicts bit for bit what
+    the registered version predicts — the evaluation of a model trained in this process needs no download."""
+    copy = xgb.XGBRegressor()
+    copy.load_model(model.get_booster().save_raw(raw_format="ubj"))
+    return copy
 
 
 class MlflowRegistryResource(ConfigurableResource):
@@ -205,16 +215,22 @@ class MlflowRegistryResource(ConfigurableResource):
 
     def experiment_id(self, tenant: str) -> str:
         """Id of the tenant's experiment (``tenant`` may be ``cohort-<name>``), created with its own
-        artifact location if missing."""
+        artifact location if missing; looked up once per process and store (two calls a partition run)."""
+        key = (self.resolved_tracking_uri(), self.experiment_name(tenant))
+        if key in _EXPERIMENT_IDS:  # an experiment's id never changes (MLflow deletes softly)
+            return _EXPERIMENT_IDS[key]
         client = self.client()
         exp = client.get_experiment_by_name(self.experiment_name(tenant))
-        if exp is not None:
-            return str(exp.experiment_id)
-        return str(client.create_experiment(
-            self.experiment_name(tenant),
-            artifact_location=f"{self.resolved_artifact_root().rstrip('/')}/{tenant}",
-            tags={"tenant": tenant},
-        ))
+        if exp is None:
+            found = str(client.create_experiment(
+                self.experiment_name(tenant),
+                artifact_location=f"{self.resolved_artifact_root().rstrip('/')}/{tenant}",
+                tags={"tenant": tenant},
+            ))
+        else:
+            found = str(exp.experiment_id)
+        _EXPERIMENT_IDS[key] = found
+        return found
 
     def log_trained_model(self, *, tenant: str, season: str, model: xgb.XGBRegressor, example: pd.DataFrame,
                           params: Mapping[str, Any], metrics: Mapping[str, float], tags: Mapping[str, str],
@@ -223,7 +239,8 @@ class MlflowRegistryResource(ConfigurableResource):
         ``registered_model``, e.g. a cohort's, logged in the experiment named by ``experiment``).
 
         The pip requirements are given (xgboost's version), so MLflow does not infer them in a
-        subprocess (seconds per call).
+        subprocess (seconds per call). The new version is kept as loaded (see :meth:`load_model`): the
+        partition run that trained it evaluates it next.
 
         Returns:
             ``(run_id, model_version)``.
@@ -252,6 +269,7 @@ class MlflowRegistryResource(ConfigurableResource):
                 # registered with its tags in one call, not a set_model_version_tag per tag (≈ 14 ms each on
                 # SQLite: each also reads the registered model to refuse prompts); same source (models:/<id>)
                 registered = mlflow.register_model(info.model_uri, name, tags=dict(tags))
+        self._keep_loaded(f"models:/{name}/{registered.version}", _reloaded(model))
         return run.info.run_id, int(registered.version)
 
     def find_version(self, registered_model: str, tag: str, value: str) -> tuple[int, str] | None:
@@ -289,11 +307,16 @@ class MlflowRegistryResource(ConfigurableResource):
                 return _LOADED_MODELS[key]
         mlflow = self._activate()
         model = mlflow.xgboost.load_model(uri)
+        self._keep_loaded(uri, model)
+        return model
+
+    def _keep_loaded(self, uri: str, model: xgb.XGBRegressor) -> None:
+        """Keep ``model`` as the loaded model of ``uri`` (``models:/<name>/<version>``) of this store, the last
+        :data:`_LOADED_MODELS_MAX` only."""
         with _LOADED_MODELS_LOCK:
-            _LOADED_MODELS[key] = model
+            _LOADED_MODELS[(self.resolved_tracking_uri(), uri)] = model
             while len(_LOADED_MODELS) > _LOADED_MODELS_MAX:
                 _LOADED_MODELS.popitem(last=False)
-        return model
 
     def set_champion_alias(self, tenant: str, version: int, registered_model: str | None = None) -> None:
         """Point the tenant's champion alias at ``version`` of its model, or of ``registered_model`` (the
@@ -353,18 +376,6 @@ class MlflowRegistryResource(ConfigurableResource):
                 mlflow.log_text(text, name)
         return str(run.info.run_id)
 
-    def log_figure_png(self, run_id: str, name: str, png_bytes: bytes) -> str:
-        """Log ``png_bytes`` as the artifact ``name`` (a path inside the run, e.g. ``drift/s03/psi.png``)
-        of the existing run ``run_id``; a later call with the same name replaces it.
-
-        Returns:
-            The artifact's path within the run.
-
-        Raises:
-            mlflow.exceptions.MlflowException: the run does not exist or the artifact store refused it.
-        """
-        return self.log_artifact_bytes(run_id, name, png_bytes)
-
     def log_artifact_bytes(self, run_id: str, name: str, data: bytes) -> str:
         """Log ``data`` as the artifact ``name`` (a path inside the run, e.g. ``drift/s03/drift_report.json``)
         of the existing run ``run_id``; a later call with the same name replaces it.
@@ -383,6 +394,35 @@ class MlflowRegistryResource(ConfigurableResource):
             local.write_bytes(data)
             self.client().log_artifact(run_id, str(local), str(path.parent) if str(path.parent) != "." else None)
         return str(path)
+
+    def log_artifact_files(self, run_id: str, files: Mapping[str, bytes]) -> list[str]:
+        """Log every ``files`` entry (a path inside the run, e.g. ``drift/s03/psi.png`` → its bytes) as an
+        artifact of the existing run ``run_id`` in one upload (``MlflowClient.log_artifacts`` of a folder): one
+        run lookup and one artifact-repository call instead of one per file (the pictures of a report, issue
+        12, goal 3). A later call with the same path replaces the file.
+
+        Returns:
+            The artifact paths within the run, in ``files``' order.
+
+        Raises:
+            ValueError: a path is empty, absolute or climbs out of the run (``..``); nothing is logged then.
+            mlflow.exceptions.MlflowException: the run does not exist or the artifact store refused them.
+        """
+        import tempfile
+
+        for name in files:
+            path = Path(name)
+            if not name or path.is_absolute() or ".." in path.parts:
+                raise ValueError(f"artifact path {name!r} must be relative and inside the run")
+        if not files:
+            return []
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in files.items():
+                local = Path(tmp) / name
+                local.parent.mkdir(parents=True, exist_ok=True)
+                local.write_bytes(data)
+            self.client().log_artifacts(run_id, tmp)
+        return list(files)
 
     def model_version_url(self, tenant: str, version: int, registered_model: str | None = None) -> str:
         """MLflow UI link of a model version (of the tenant's model, or of ``registered_model``)."""
