@@ -10,16 +10,22 @@ from rai_assets.governance.integrity import verify_mlflow
 from rai_assets_tests.governance.builders import passed_verified_audit, setup_tenant, validated_model
 
 
-def test_stage_aliases_and_state_tags_follow_the_ledger(ledger, mlflow_registry, suffix):
-    tenant = f"mirror-{suffix}"
+def _champion_and_shadow(ledger, registry, tenant: str) -> tuple[model_store.ModelVersion, model_store.ModelVersion]:
+    """A tenant with two validated, audited versions: the s02 one the bootstrap champion, the s03 one in SHADOW."""
     setup_tenant(ledger, tenant)
-    first = validated_model(ledger, mlflow_registry, tenant, "s02")
-    second = validated_model(ledger, mlflow_registry, tenant, "s03")
+    first = validated_model(ledger, registry, tenant, "s02")
+    second = validated_model(ledger, registry, tenant, "s03")
     passed_verified_audit(ledger, tenant, first)
     passed_verified_audit(ledger, tenant, second)
     with ledger.connect(tenant) as conn:
         model_store.promote_bootstrap_champion(conn, model_store.get_model(conn, first.model_id), reason="first")
         model_store.transition(conn, model_store.get_model(conn, second.model_id), ModelState.SHADOW, reason="t")
+    return first, second
+
+
+def test_stage_aliases_and_state_tags_follow_the_ledger(ledger, mlflow_registry, suffix):
+    tenant = f"mirror-{suffix}"
+    first, second = _champion_and_shadow(ledger, mlflow_registry, tenant)
     name = mlflow_registry.model_name(tenant)
 
     changes = mirror_lifecycle(ledger, mlflow_registry, tenant)
@@ -45,14 +51,7 @@ def test_an_alias_or_ledger_tag_changed_by_hand_is_reported_by_verify_and_fixed_
     """integrity verify compares the stage aliases and ledger tags with the mapping mirror_lifecycle writes;
     reconcile (the champion alias, then mirror_lifecycle, as ``governance reconcile`` runs them) repairs them."""
     tenant = f"mirrorv-{suffix}"
-    setup_tenant(ledger, tenant)
-    first = validated_model(ledger, mlflow_registry, tenant, "s02")
-    second = validated_model(ledger, mlflow_registry, tenant, "s03")
-    passed_verified_audit(ledger, tenant, first)
-    passed_verified_audit(ledger, tenant, second)
-    with ledger.connect(tenant) as conn:
-        model_store.promote_bootstrap_champion(conn, model_store.get_model(conn, first.model_id), reason="first")
-        model_store.transition(conn, model_store.get_model(conn, second.model_id), ModelState.SHADOW, reason="t")
+    first, second = _champion_and_shadow(ledger, mlflow_registry, tenant)
     name = mlflow_registry.model_name(tenant)
     for model in (first, second):  # the training run's lineage tags (the builders register bare versions)
         mlflow_registry.set_version_tags(name, model.mlflow_version, {"snapshot_root": model.snapshot_root})
@@ -93,14 +92,7 @@ def test_mirror_writes_do_not_read_the_registered_model_each_REG3(ledger, mlflow
     from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 
     tenant = f"mirrorr-{suffix}"
-    setup_tenant(ledger, tenant)
-    first = validated_model(ledger, mlflow_registry, tenant, "s02")
-    second = validated_model(ledger, mlflow_registry, tenant, "s03")
-    passed_verified_audit(ledger, tenant, first)
-    passed_verified_audit(ledger, tenant, second)
-    with ledger.connect(tenant) as conn:
-        model_store.promote_bootstrap_champion(conn, model_store.get_model(conn, first.model_id), reason="first")
-        model_store.transition(conn, model_store.get_model(conn, second.model_id), ModelState.SHADOW, reason="t")
+    first, second = _champion_and_shadow(ledger, mlflow_registry, tenant)
     reads: list[str] = []
     original = SqlAlchemyStore.get_registered_model
 
