@@ -27,6 +27,11 @@ _ZERO_TRACE = "0" * 32
 _LOADED_MODELS_MAX = 64
 _LOADED_MODELS: OrderedDict[tuple[str, str], xgb.XGBRegressor] = OrderedDict()  # (tracking URI, models:/ URI)
 _LOADED_MODELS_LOCK = threading.Lock()
+#: Threads a loaded model predicts on. A partition predicts tens to hundreds of rows, where XGBoost's OpenMP
+#: threads cost more than they split; on a busy node they also wait for each other (≈ 16 ms a prediction
+#: instead of ≈ 1 ms with the 2 cores loaded, issue 12 goal 3). The result does not depend on it: each row's
+#: trees are summed in the same order on any thread (a test compares with MLflow's own load).
+_PREDICT_THREADS = 1
 _EXPERIMENT_IDS: dict[tuple[str, str], str] = {}  # (tracking URI, experiment name) → id, found or created here
 
 
@@ -72,6 +77,7 @@ def _reloaded(model: xgb.XGBRegressor) -> xgb.XGBRegressor:
     the registered version predicts — the evaluation of a model trained in this process needs no download."""
     copy = xgb.XGBRegressor()
     copy.load_model(model.get_booster().save_raw(raw_format="ubj"))
+    copy.set_params(n_jobs=_PREDICT_THREADS)
     return copy
 
 
@@ -297,7 +303,8 @@ class MlflowRegistryResource(ConfigurableResource):
         A registered version's artifact never changes (MLflow never reuses a version number), so the last
         :data:`_LOADED_MODELS_MAX` loaded models are kept in the process, keyed by store and version: a partition
         run predicts with the same champion and candidate several times (evaluation, bias audit, promotion),
-        and a download + deserialization costs ≈ 70 ms each (issue 12, goal 3). Callers only predict with it.
+        and a download + deserialization costs ≈ 70 ms each (issue 12, goal 3). Callers only predict with it;
+        it predicts on :data:`_PREDICT_THREADS` thread(s).
         """
         uri = f"models:/{registered_model or self.model_name(tenant)}/{version}"
         key = (self.resolved_tracking_uri(), uri)
@@ -307,6 +314,7 @@ class MlflowRegistryResource(ConfigurableResource):
                 return _LOADED_MODELS[key]
         mlflow = self._activate()
         model = mlflow.xgboost.load_model(uri)
+        model.set_params(n_jobs=_PREDICT_THREADS)
         self._keep_loaded(uri, model)
         return model
 

@@ -72,7 +72,10 @@ def test_the_kept_copy_of_a_trained_model_predicts_as_the_registered_version(mlf
     kept = mlflow_registry.load_model(tenant, version)
     assert type(kept) is type(registered) is xgb.XGBRegressor
     np.testing.assert_array_equal(predict(kept, features), predict(registered, features))
-    shifted = features * 1.37 + 0.5  # rows the model never saw
+    # rows the model never saw, enough of them for XGBoost to split them over threads: the kept copy predicts on
+    # one thread, MLflow's load on all cores, and each row's trees are summed in the same order either way
+    shifted = pd.concat([features * (1.0 + k / 50.0) + k for k in range(80)], ignore_index=True)
+    assert kept.n_jobs == 1 and registered.n_jobs is None
     np.testing.assert_array_equal(predict(kept, shifted), predict(registered, shifted))
 
 
