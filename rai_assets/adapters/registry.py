@@ -257,7 +257,9 @@ class MlflowRegistryResource(ConfigurableResource):
         name = registered_model or self.model_name(tenant)
         tags = with_trace(tags)
         signature = infer_signature(example, model.predict(example))
-        with warnings.catch_warnings():
+        # MLflow loads the logged model back and predicts its input example (serving-input validation) with
+        # XGBoost's default threads: held to _PREDICT_THREADS here (XGBoost's configuration is per thread)
+        with warnings.catch_warnings(), xgb.config_context(nthread=_PREDICT_THREADS):
             warnings.simplefilter("ignore")
             with mlflow.start_run(
                 experiment_id=self.experiment_id(experiment or tenant), run_name=f"train {tenant} {season}",
