@@ -45,6 +45,7 @@ than the naive baseline on the latest labelled season (one-sided sign-flip test 
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -163,14 +164,14 @@ def _sign_flip_null(d: np.ndarray, n_resamples: int, rng: np.random.Generator) -
     ``next_uint32 & 1``, and swaps when it is 0; the pairs are visited in C order (resample-major). With PCG64
     (``default_rng``) and no half-used 64-bit word buffered, the ``k``-th 32-bit draw is the low half (``k``
     even) or the high half (``k`` odd) of the ``k // 2``-th raw 64-bit output — read here from
-    ``bit_generator.random_raw`` (little-endian, so the low byte of each half holds its bit 0). The means are
-    summed over ``i`` in order, as numpy reduces scipy's strided axis. Any other generator, or one holding a
-    buffered half word, takes numpy's ``permuted`` itself (same result, slower). ``test_promotion_test.py``
-    compares both with scipy's null distribution.
+    ``bit_generator.random_raw`` (on a little-endian machine the low byte of each half holds its bit 0). The
+    means are summed over ``i`` in order, as numpy reduces scipy's strided axis. Any other generator, one holding
+    a buffered half word, or a big-endian machine takes numpy's ``permuted`` itself (same result, slower).
+    ``test_promotion_test.py`` compares both with scipy's null distribution.
     """
     n = d.size
     state = rng.bit_generator.state
-    if state.get("bit_generator") == "PCG64" and not state.get("has_uint32"):
+    if state.get("bit_generator") == "PCG64" and not state.get("has_uint32") and sys.byteorder == "little":
         raw = rng.bit_generator.random_raw((n_resamples * n + 1) // 2)
         low_bytes = raw.view(np.uint8)[0::4][: n_resamples * n]  # the low byte of each 32-bit half, in order
         swapped = (np.ascontiguousarray(low_bytes.reshape(n_resamples, n).T) & 1) == 0  # (n, n_resamples)
