@@ -18,24 +18,15 @@ import pytest
 from matplotlib.axes import Axes
 
 from rai_assets.domain.bias import BiasThresholds, audit_bias
-from rai_assets.domain.drift import DriftThresholds, assess_drift
 from rai_assets.domain.evaluation import compare_models, regression_metrics
 from rai_assets.presentation import plots
-from rai_assets_tests.presentation.test_plots import _frames, assert_png
+from rai_assets_tests.presentation.test_plots import assert_png, drift_report
 
 Render = Callable[[], bytes]
 
 
-def _drift() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    reference, current = _frames(np.random.default_rng(7))
-    assessment = assess_drift(reference, current, numeric=["area_ha", "urea_kg", "rice_price"],
-                              categorical=["variety"], thresholds=DriftThresholds(),
-                              season_order=["s01", "s02", "s03", "s04"])
-    return assessment.to_dict(), reference, current
-
-
 def _psi_bars() -> list[Render]:
-    report, _, _ = _drift()
+    report, _, _ = drift_report()
     levels = ["stable", "warning", "shift", "stable", "x", "shift"]  # "x": an unknown level, drawn grey
     long = [{"feature": f"a_rather_long_feature_name_{i}", "psi": 0.05 * i - 0.1, "psi_level": level,
              "actionable": i % 2 == 0} for i, level in enumerate(levels)]
@@ -51,7 +42,7 @@ def _psi_bars() -> list[Render]:
 
 
 def _distribution_panels() -> list[Render]:
-    _, reference, current = _drift()
+    _, reference, current = drift_report()
     rng = np.random.default_rng(2)
     words = {"names": rng.choice(["a very long category name", "short", "x", "middling one"], 50)}
     negative = {"delta": rng.normal(-3000, 900, 80), "names": words["names"]}
@@ -69,7 +60,7 @@ def _distribution_panels() -> list[Render]:
 
 
 def _season_covariate_ratios() -> list[Render]:
-    report, _, _ = _drift()
+    report, _, _ = drift_report()
     many = [{"feature": f"covariate_{k}", "current_season": "2024-wet-season",
              "current_value": 100.0 + 30 * k,
              "history": [{"season": f"20{20 + s}-dry-season", "value": 100.0 + 5 * s * k - 20, "n": 4}

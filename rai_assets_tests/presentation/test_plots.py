@@ -52,13 +52,18 @@ def _frames(rng: np.random.Generator, n_ref: int = 120, n_cur: int = 30) -> tupl
     return reference, current
 
 
-@pytest.fixture
-def drift_report_dict() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+def drift_report() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """A drift report dict of :func:`_frames` (seed 7), with its reference and current frames."""
     reference, current = _frames(np.random.default_rng(7))
     assessment = assess_drift(reference, current, numeric=["area_ha", "urea_kg", "rice_price"],
                               categorical=["variety"], thresholds=DriftThresholds(),
                               season_order=["s01", "s02", "s03", "s04"])
     return assessment.to_dict(), reference, current
+
+
+@pytest.fixture
+def drift_report_dict() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    return drift_report()
 
 
 def test_drift_psi_bars_per_feature_drift_1(drift_report_dict):
