@@ -388,22 +388,17 @@ class MlflowRegistryResource(ConfigurableResource):
 
     def log_artifact_bytes(self, run_id: str, name: str, data: bytes) -> str:
         """Log ``data`` as the artifact ``name`` (a path inside the run, e.g. ``drift/s03/drift_report.json``)
-        of the existing run ``run_id``; a later call with the same name replaces it.
+        of the existing run ``run_id``; a later call with the same name replaces it (:meth:`log_artifact_files`
+        with one file).
 
         Returns:
             The artifact's path within the run.
 
         Raises:
+            ValueError: ``name`` is empty, absolute or climbs out of the run (``..``).
             mlflow.exceptions.MlflowException: the run does not exist or the artifact store refused it.
         """
-        import tempfile
-
-        path = Path(name)
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(tmp) / path.name
-            local.write_bytes(data)
-            self.client().log_artifact(run_id, str(local), str(path.parent) if str(path.parent) != "." else None)
-        return str(path)
+        return self.log_artifact_files(run_id, {name: data})[0]
 
     def log_artifact_files(self, run_id: str, files: Mapping[str, bytes]) -> list[str]:
         """Log every ``files`` entry (a path inside the run, e.g. ``drift/s03/psi.png`` → its bytes) as an
