@@ -254,3 +254,43 @@ def test_tables_and_reasons_name_the_specs_unit_reg5() -> None:
     md = audit.markdown_table()
     assert "| MAE (bu/ac) [95% CI] |" in md and "| MAE gap (bu/ac) | Signed residual gap (bu/ac) [CI] |" in md
     assert "kg/ha" not in md + " ".join(audit.reasons)
+
+
+def test_group_statistics_equal_fairlearns_metricframe_reg5() -> None:
+    """REG-5: every group's n, MAE, mean signed residual, mean prediction and mean actual equal what fairlearn's
+    ``MetricFrame`` computes with those five metrics, on unequal random groups in a shuffled order with missing
+    values, a numeric subgroup column and a non-default index — so the means computed beside the MetricFrame can
+    never be attached to the wrong group."""
+    from fairlearn.metrics import MetricFrame, count, mean_prediction
+    from sklearn.metrics import mean_absolute_error
+
+    rng = np.random.default_rng(11)
+    n = 97
+    y_true = rng.normal(4000, 900, n)
+    y_pred = y_true + rng.normal(150, 600, n)
+    tenure = rng.choice(np.array(["owner", "share-cropper", "tenant", None], dtype=object), n, p=[0.5, 0.3, 0.15, 0.05])
+    variety = rng.choice([64, 42, 7], n)
+    groups = pd.DataFrame({"farm.tenure": tenure, "variety": variety}, index=rng.permutation(np.arange(500, 500 + n)))
+    audit = audit_bias(y_true, y_pred, groups, {"tenure": "farm.tenure", "variety": "variety"},
+                       BiasThresholds(min_group_size=1), unit="kg/ha")
+
+    metrics = {
+        "n": count,
+        "mae": mean_absolute_error,
+        "mean_signed_residual": lambda t, p: float(np.mean(np.asarray(p) - np.asarray(t))),
+        "mean_prediction": mean_prediction,
+        "mean_actual": lambda t, p: float(np.mean(t)),
+    }
+    checked = 0
+    for result, column in ((audit.subgroups[0], "farm.tenure"), (audit.subgroups[1], "variety")):
+        labels = groups[column].astype(object).where(groups[column].notna(), MISSING_GROUP).map(str)
+        expected = MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred,
+                               sensitive_features=labels.reset_index(drop=True)).by_group
+        assert sorted(g.group for g in result.groups) == sorted(str(k) for k in expected.index)
+        for g in result.groups:
+            row = expected.loc[g.group]
+            assert g.n == row["n"]
+            for name in ("mae", "mean_signed_residual", "mean_prediction", "mean_actual"):
+                assert getattr(g, name) == pytest.approx(row[name], rel=1e-12), (result.subgroup, g.group, name)
+            checked += 1
+    assert checked == 7  # 4 tenure groups (one of them <missing>) + 3 varieties
