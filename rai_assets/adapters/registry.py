@@ -265,8 +265,6 @@ class MlflowRegistryResource(ConfigurableResource):
                 experiment_id=self.experiment_id(experiment or tenant), run_name=f"train {tenant} {season}",
                 tags=dict(tags),
             ) as run:
-                mlflow.log_params({k: str(v) for k, v in params.items()})
-                mlflow.log_metrics(dict(metrics))
                 info = mlflow.xgboost.log_model(
                     model,
                     name="model",
@@ -274,6 +272,9 @@ class MlflowRegistryResource(ConfigurableResource):
                     input_example=example,
                     pip_requirements=[f"xgboost=={xgb.__version__}"],
                 )
+                # params and metrics in one batch after the model, the metrics linked to it: logged before it,
+                # MLflow reads the run and each metric's history back to link them (one query a metric)
+                self._log_batch(run.info.run_id, params=params, metrics=metrics, model_id=info.model_id)
                 # registered with its tags in one call, not a set_model_version_tag per tag (≈ 14 ms each on
                 # SQLite: each also reads the registered model to refuse prompts); same source (models:/<id>)
                 registered = mlflow.register_model(info.model_uri, name, tags=dict(tags))
@@ -379,12 +380,36 @@ class MlflowRegistryResource(ConfigurableResource):
         mlflow = self._activate()
         with mlflow.start_run(experiment_id=self.experiment_id(tenant), run_name=run_name,
                               tags=with_trace(tags)) as run:
-            mlflow.log_metrics(dict(metrics))
-            for model_id, values in (model_metrics or {}).items():
-                mlflow.log_metrics(dict(values), model_id=model_id)
+            self._log_batch(run.info.run_id, metrics=metrics, model_metrics=model_metrics)
             for name, text in artifacts.items():
                 mlflow.log_text(text, name)
         return str(run.info.run_id)
+
+    def _log_batch(self, run_id: str, *, params: Mapping[str, Any] | None = None,
+                   metrics: Mapping[str, float] | None = None, model_id: str | None = None,
+                   model_metrics: Mapping[str, Mapping[str, float]] | None = None) -> None:
+        """Log ``params`` (values as strings), ``metrics`` (step 0, linked to the logged model ``model_id`` when
+        given) and each ``model_metrics`` entry's metrics (linked to that logged model, which becomes an input of
+        the run, as ``mlflow.log_metrics(model_id=…)`` makes it) to run ``run_id`` in one ``MlflowClient.log_batch``:
+        one store transaction instead of one a ``log_params``/``log_metrics`` call.
+
+        Raises:
+            mlflow.exceptions.MlflowException: the run does not exist, or a value is refused (e.g. a param
+                logged before with another value).
+        """
+        from mlflow.entities import LoggedModelInput, Metric, Param
+        from mlflow.utils.time import get_current_time_millis
+
+        now = get_current_time_millis()
+        batch = [Metric(key, float(value), now, 0, model_id=model_id, run_id=run_id)
+                 for key, value in (metrics or {}).items()]
+        for linked, values in (model_metrics or {}).items():
+            batch += [Metric(key, float(value), now, 0, model_id=linked, run_id=run_id)
+                      for key, value in values.items()]
+        client = self.client()
+        client.log_batch(run_id, metrics=batch, params=[Param(k, str(v)) for k, v in (params or {}).items()])
+        if model_metrics:
+            client.log_inputs(run_id, models=[LoggedModelInput(model_id=linked) for linked in model_metrics])
 
     def log_artifact_bytes(self, run_id: str, name: str, data: bytes) -> str:
         """Log ``data`` as the artifact ``name`` (a path inside the run, e.g. ``drift/s03/drift_report.json``)

@@ -100,3 +100,40 @@ def test_artifact_files_are_logged_in_one_upload_and_bad_paths_refused(mlflow_re
             mlflow_registry.log_artifact_files(run_id, {"bias/ok.png": b"x", bad: b"y"})
         assert repr(bad) in str(err.value)
     assert [f.path for f in client.list_artifacts(run_id, "bias")] == []
+
+
+def test_training_and_evaluation_runs_link_their_metrics_to_the_logged_model_REG1(mlflow_registry, trained, suffix):
+    """REG-1: what MLflow shows of a trained version and its evaluation. The training run has the params (as
+    strings) and metrics, and the logged model as its output; the logged model carries the training metrics
+    (linked to that run) and, after an evaluation, the held-out metrics linked to the evaluation run, which lists
+    the model as its input; each metric is logged once (one history entry)."""
+    import mlflow
+
+    model, features = trained
+    tenant = f"linked-{suffix}"
+    run_id, version = mlflow_registry.log_trained_model(
+        tenant=tenant, season="s03", model=model, example=features.head(5),
+        params={"n_estimators": model.n_estimators, "spec": "rice-yield-v1"},
+        metrics={"train_mae": 412.5, "train_rmse": 530.25}, tags={"tenant": tenant, "season": "s03"})
+    model_id = mlflow_registry.logged_model_id(mlflow_registry.model_name(tenant), version)
+    assert model_id is not None
+    eval_run = mlflow_registry.log_evaluation(
+        tenant=tenant, season="s03", run_name="evaluate", metrics={"candidate_mae": 600.0, "naive_mae": 800.0},
+        tags={"tenant": tenant}, artifacts={"comparison.md": "| model | MAE |"},
+        model_metrics={model_id: {"heldout_mae": 600.0}})
+
+    client = mlflow_registry.client()
+    train = client.get_run(run_id)
+    assert train.data.params == {"n_estimators": str(model.n_estimators), "spec": "rice-yield-v1"}
+    assert train.data.metrics == {"train_mae": 412.5, "train_rmse": 530.25}
+    assert [o.model_id for o in train.outputs.model_outputs] == [model_id]
+    assert all(len(client.get_metric_history(run_id, key)) == 1 for key in train.data.metrics)
+
+    evaluation = client.get_run(eval_run)
+    assert evaluation.data.metrics == {"candidate_mae": 600.0, "naive_mae": 800.0, "heldout_mae": 600.0}
+    assert [i.model_id for i in evaluation.inputs.model_inputs] == [model_id]
+    assert client.list_artifacts(eval_run)[0].path == "comparison.md"
+
+    logged = mlflow.get_logged_model(model_id)
+    assert sorted((m.key, m.value, m.run_id) for m in logged.metrics) == [
+        ("heldout_mae", 600.0, eval_run), ("train_mae", 412.5, run_id), ("train_rmse", 530.25, run_id)]
