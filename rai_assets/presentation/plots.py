@@ -41,7 +41,7 @@ import io
 import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -49,6 +49,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.text import Text
+from matplotlib.transforms import ScaledTranslation
 from numpy.typing import ArrayLike
 
 #: Figure size in inches (width, height).
@@ -64,6 +65,11 @@ _TICK_ROOM_PX = 14.0
 TOP_FEATURES = 4
 #: How many season-level covariates the ratio-over-seasons plot shows (largest |log ratio| first).
 TOP_COVARIATES = 5
+
+#: The titles' height above the axes (axes fraction; plus matplotlib's usual pad, :rc:`axes.titlepad`). Given, it
+#: spares matplotlib's search for top tick labels to lift the title over (``Axes._update_title_position``); the
+#: pictures have none, so the automatic placement puts the title here too.
+_TITLE_Y = 1.0
 
 _REFERENCE_COLOUR = "#4c72b0"
 _CURRENT_COLOUR = "#dd8452"
@@ -135,7 +141,9 @@ class _AxesDefaults:
         ax.set_ylim(0.0, 1.0, emit=False, auto=True)
         for text, default in self.texts:
             text.set_text("")
-            text.update_from(default)
+            text.update_from(default)  # also the transform :func:`_pin_xlabel` replaced
+        ax._autotitlepos = True  # type: ignore[attr-defined]  # as a new Axes: set_title(y=...) turned it off
+        ax.xaxis._autolabelpos = True  # type: ignore[attr-defined]  # set_label_coords turned it off
         for axis, major_kw, minor_kw, tick in self.axes:
             axis._major_tick_kw = dict(major_kw)  # what new ticks are made with (tick_params changes it)
             axis._minor_tick_kw = dict(minor_kw)
@@ -229,11 +237,37 @@ def _grid_layout(fig: Figure, nrows: int, ncols: int, categories: Sequence[str])
             "hspace": (below + above) / panel_h, "wspace": left / panel_w}
 
 
+def _pin_xlabel(ax: Axes) -> None:
+    """Fix ``ax``'s x-axis label where matplotlib's automatic placement puts it, without its search.
+
+    Automatic placement (``XAxis._update_label_position``, on every draw) makes the ticks again and lays out
+    every tick label to find the lowest one. Every x tick label here is one line of digits (and a minus) at
+    one font size, unrotated, so the lowest reaches ``tick length + pad`` below the axes plus the height matplotlib
+    gives a line of that font (that of ``"lp"``, which no digit exceeds); the label goes ``labelpad`` below
+    that, as before. The label stays automatic when it is empty, its axes hidden or the tick labels
+    rotated (none of the pictures has an x label under rotated names)."""
+    axis = ax.xaxis
+    if not ax.get_visible() or not axis.label.get_text():
+        return
+    tick = axis.majorTicks[0]
+    if tick.label1.get_rotation() != 0.0 or not tick.label1.get_visible():
+        return
+    figure: Any = ax.get_figure(root=True)  # Any: a Figure here (the stubs also allow None)
+    renderer = figure.canvas.get_renderer()
+    _, line_px, _ = renderer.get_text_width_height_descent("lp", tick.label1.get_fontproperties(), ismath=False)
+    pad_pt = float(cast(Any, tick).get_pad())  # the stubs say None; matplotlib returns the pad in points
+    below_in = (pad_pt + tick.get_tick_padding() + axis.labelpad) / 72 + line_px / figure.dpi
+    axis.set_label_coords(0.5, 0.0, transform=ax.transAxes + ScaledTranslation(0.0, -below_in,
+                                                                               figure.dpi_scale_trans))
+
+
 def _png(fig: Figure) -> bytes:
     """The PNG bytes of ``fig``; then ``fig`` goes back to its thread's cache (unless drawing fresh)."""
     buffer = io.BytesIO()
     in_use: dict[int, tuple[tuple[str, int, int], _KeptFigure]] = _kept.__dict__.setdefault("in_use", {})
     key, kept = in_use.pop(id(fig))
+    for ax in fig.axes:
+        _pin_xlabel(ax)
     fig.savefig(buffer, format="png", dpi=DPI)
     if not getattr(_kept, "fresh", False):
         _kept.__dict__.setdefault("figures", {})[key] = kept
@@ -298,7 +332,7 @@ def psi_bars(features: Sequence[Mapping[str, Any]], *, psi_warning: float | None
             ax.axvline(float(value), linestyle="--", linewidth=1, color="#333333")  # type: ignore[arg-type]
             ax.text(float(value), len(rows) - 0.5, f" {label}", fontsize=7, va="top")  # type: ignore[arg-type]
     ax.set_xlabel("PSI (unitless)", fontsize=8)
-    ax.set_title("Population Stability Index per feature (* actionable)", fontsize=9)
+    ax.set_title("Population Stability Index per feature (* actionable)", fontsize=9, y=_TITLE_Y)
     ax.tick_params(axis="x", labelsize=7)
     return _png(fig)
 
@@ -367,7 +401,7 @@ def distribution_panels(reference: Mapping[str, ArrayLike], current: Mapping[str
                 ax.bar(x + offset, share, width=0.4, color=colour, label=label)
             ax.set_xticks(x, top, fontsize=6, rotation=30)
             categories.extend(top)
-        ax.set_title(name, fontsize=8)
+        ax.set_title(name, fontsize=8, y=_TITLE_Y)
         ax.tick_params(labelsize=6)
     for ax in flat[len(names):]:
         ax.set_visible(False)
@@ -420,7 +454,7 @@ def season_covariate_ratios(season_level: Sequence[Mapping[str, Any]], *,
     ax.set_xticks(range(len(seasons)), seasons, fontsize=6, rotation=30)
     fig.subplots_adjust(bottom=_label_margin(fig, seasons, 6, axis="x", rotation_deg=30, at_least=0.1))
     ax.set_ylabel("ratio to reference mean", fontsize=8)
-    ax.set_title("Season-level covariates over seasons (last point: current season)", fontsize=9)
+    ax.set_title("Season-level covariates over seasons (last point: current season)", fontsize=9, y=_TITLE_Y)
     ax.tick_params(axis="y", labelsize=7)
     ax.legend(fontsize=6, loc="best")
     return _png(fig)
@@ -478,7 +512,7 @@ def subgroup_mae(subgroups: Sequence[Mapping[str, Any]], *, unit: str) -> bytes:
     ax.set_yticks(y, labels, fontsize=6)
     fig.subplots_adjust(left=_label_margin(fig, labels, 6, axis="y", at_least=0.05))
     ax.set_xlabel(f"MAE ({unit}), 95 % bootstrap interval; hatched: too few rows", fontsize=7)
-    ax.set_title("Out-of-sample MAE per subgroup", fontsize=9)
+    ax.set_title("Out-of-sample MAE per subgroup", fontsize=9, y=_TITLE_Y)
     ax.tick_params(axis="x", labelsize=7)
     return _png(fig)
 
@@ -514,7 +548,7 @@ def predicted_vs_actual(actual: ArrayLike, predicted: ArrayLike, *, unit: str, l
     ax.scatter(a, p, s=10, alpha=0.7, color=_ROLE_COLOURS["candidate"], label=f"{label} (n={a.size})")
     ax.set_xlabel(f"actual yield ({unit})", fontsize=8)
     ax.set_ylabel(f"predicted ({unit})", fontsize=8)
-    ax.set_title("Predicted vs actual, held-out season", fontsize=9)
+    ax.set_title("Predicted vs actual, held-out season", fontsize=9, y=_TITLE_Y)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7)
     return _png(fig)
@@ -540,7 +574,7 @@ def residual_histogram(actual: ArrayLike, predicted: ArrayLike, *, unit: str) ->
     ax.axvline(mean, color="#c44e52", linestyle="--", linewidth=1, label=f"mean {mean:+.0f}")
     ax.set_xlabel(f"residual = predicted - actual ({unit})", fontsize=8)
     ax.set_ylabel("fields", fontsize=8)
-    ax.set_title("Residuals, held-out season", fontsize=9)
+    ax.set_title("Residuals, held-out season", fontsize=9, y=_TITLE_Y)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7)
     return _png(fig)
@@ -565,6 +599,6 @@ def mae_comparison(comparison: Mapping[str, Any], *, unit: str) -> bytes:
                 va="bottom", fontsize=7)
     ax.set_xticks(x, [_ROLE_LABELS[r] for r in roles], fontsize=8)
     ax.set_ylabel(f"MAE ({unit})", fontsize=8)
-    ax.set_title("Held-out MAE: candidate vs champion vs baselines", fontsize=9)
+    ax.set_title("Held-out MAE: candidate vs champion vs baselines", fontsize=9, y=_TITLE_Y)
     ax.tick_params(axis="y", labelsize=7)
     return _png(fig)

@@ -1,0 +1,89 @@
+"""Fixed text placement (issue 12, goal 3): the pictures give their titles a fixed height (``plots._TITLE_Y``)
+and pin their x-axis labels (``plots._pin_xlabel``) instead of letting matplotlib search the tick labels on
+every draw. The contract tested here: on the same drawn figure, the title and both axis labels sit where
+matplotlib's automatic placement puts them, within a pixel, for every input of every picture kind (5-digit and
+negative values, long names, empty inputs, grids of panels)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from matplotlib import transforms
+from matplotlib.figure import Figure
+
+from rai_assets.presentation import plots
+from rai_assets_tests.presentation.test_plot_reuse import KINDS
+
+TOLERANCE_PX = 1.0
+
+
+def _extents(fig: Figure) -> list[tuple[str, tuple[float, ...]]]:
+    """(name, window extent x0, y0, x1, y1 in pixels) of every non-empty title and axis label of ``fig``."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    out = []
+    for i, ax in enumerate(fig.axes):
+        if not ax.get_visible():
+            continue
+        for name, text in (("title", ax.title), ("xlabel", ax.xaxis.label), ("ylabel", ax.yaxis.label)):
+            if text.get_text():
+                out.append((f"axes {i} {name} {text.get_text()!r}", tuple(text.get_window_extent(renderer).bounds)))
+    return out
+
+
+def _automatic(fig: Figure) -> None:
+    """Give ``fig``'s titles and x labels back to matplotlib's automatic placement (as a new Axes has it)."""
+    for ax in fig.axes:
+        axes: Any = ax  # the flags are private to matplotlib
+        axes._autotitlepos = True
+        axes.xaxis._autolabelpos = True
+        ax.xaxis.label.set_transform(transforms.blended_transform_factory(ax.transAxes,
+                                                                          transforms.IdentityTransform()))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_titles_and_axis_labels_sit_where_automatic_placement_puts_them(kind, monkeypatch):
+    """Issue 12, goal 3: each input of the picture kind is drawn with the fixed placement, then the same figure
+    again with matplotlib's automatic one; every title and axis label's window extent agrees within a pixel."""
+    drawn: list[Figure] = []
+    original = plots._png
+
+    def spy(fig: Figure) -> bytes:
+        png = original(fig)
+        drawn.append(fig)
+        return png
+
+    monkeypatch.setattr(plots, "_png", spy)
+    compared = 0
+    with plots.fresh_figures():  # the figures are changed below: none of them is kept
+        for render in KINDS[kind]():
+            render()
+            fig = drawn[-1]
+            fixed = _extents(fig)
+            _automatic(fig)
+            fig.canvas.draw()
+            automatic = _extents(fig)
+            assert [name for name, _ in fixed] == [name for name, _ in automatic]
+            compared += len(fixed)
+            for (name, got), (_, want) in zip(fixed, automatic, strict=True):
+                assert max(abs(g - w) for g, w in zip(got, want, strict=True)) <= TOLERANCE_PX, (
+                    f"{kind}: {name} at {got} (x0, y0, width, height px), automatic placement at {want}")
+    assert compared >= len(drawn), f"{kind}: {compared} texts compared in {len(drawn)} pictures"
+
+
+def test_pinned_x_label_is_not_automatic():
+    """The fixed placement is in effect (else the test above compares automatic with automatic): after a
+    render the x label's automatic placement and the title's are off."""
+    drawn: list[Figure] = []
+    original = plots._png
+
+    def spy(fig: Figure) -> bytes:
+        drawn.append(fig)
+        return original(fig)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plots, "_png", spy)
+        plots.residual_histogram([5000.0, 5400.0, 4800.0], [5100.0, 5200.0, 5000.0], unit="kg/ha")
+    ax: Any = drawn[0].axes[0]
+    assert ax.xaxis._autolabelpos is False
+    assert ax._autotitlepos is False
