@@ -37,11 +37,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import io
 import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -141,9 +142,10 @@ class _AxesDefaults:
         ax.set_ylim(0.0, 1.0, emit=False, auto=True)
         for text, default in self.texts:
             text.set_text("")
-            text.update_from(default)  # also the transform :func:`_pin_xlabel` replaced
+            text.update_from(default)  # also the transform :func:`_pin_axis_labels` replaced
         ax._autotitlepos = True  # type: ignore[attr-defined]  # as a new Axes: set_title(y=...) turned it off
-        ax.xaxis._autolabelpos = True  # type: ignore[attr-defined]  # set_label_coords turned it off
+        ax.xaxis._autolabelpos = True  # type: ignore[attr-defined]  # set_label_coords turned them off
+        ax.yaxis._autolabelpos = True  # type: ignore[attr-defined]
         for axis, major_kw, minor_kw, tick in self.axes:
             axis._major_tick_kw = dict(major_kw)  # what new ticks are made with (tick_params changes it)
             axis._minor_tick_kw = dict(minor_kw)
@@ -237,28 +239,75 @@ def _grid_layout(fig: Figure, nrows: int, ncols: int, categories: Sequence[str])
             "hspace": (below + above) / panel_h, "wspace": left / panel_w}
 
 
-def _pin_xlabel(ax: Axes) -> None:
-    """Fix ``ax``'s x-axis label where matplotlib's automatic placement puts it, without its search.
+@functools.lru_cache(maxsize=4096)
+def _text_width_px(text: str, font: FontProperties, dpi: float) -> float:
+    """The width (pixels) of one line ``text`` in ``font`` at ``dpi``, as Agg measures it for a
+    :class:`~matplotlib.text.Text`'s bounding box. ``font`` must not change afterwards (pass a copy)."""
+    width, _, _ = RendererAgg(1, 1, dpi).get_text_width_height_descent(text, font, ismath=False)
+    return float(width)
 
-    Automatic placement (``XAxis._update_label_position``, on every draw) makes the ticks again and lays out
-    every tick label to find the lowest one. Every x tick label here is one line of digits (and a minus) at
-    one font size, unrotated, so the lowest reaches ``tick length + pad`` below the axes plus the height matplotlib
-    gives a line of that font (that of ``"lp"``, which no digit exceeds); the label goes ``labelpad`` below
-    that, as before. The label stays automatic when it is empty, its axes hidden or the tick labels
-    rotated (none of the pictures has an x label under rotated names)."""
-    axis = ax.xaxis
-    if not ax.get_visible() or not axis.label.get_text():
-        return
+
+def _tick_pad_pt(axis: Any) -> float:
+    """Points from the axes' edge to a major tick label of ``axis``: the tick's length outside plus its pad."""
     tick = axis.majorTicks[0]
-    if tick.label1.get_rotation() != 0.0 or not tick.label1.get_visible():
+    return float(tick.get_pad()) + float(tick.get_tick_padding())  # get_pad: the pad in points (stubs: None)
+
+
+def _pin_axis_labels(ax: Axes) -> None:
+    """Fix the positions of ``ax``'s axis labels where matplotlib's automatic placement puts them, without its
+    search: automatic placement (``Axis._update_label_position``, on every draw, even of an empty label) makes
+    the ticks a second time and lays out every tick label to find the outermost one.
+
+    - An empty label is pinned anywhere (nothing is drawn).
+    - The x label: every x tick label under an x label here is one unrotated line of digits at one font size,
+      so the lowest reaches ``tick length + pad`` below the axes plus the height matplotlib gives a line of
+      that font (that of ``"lp"``, which no digit exceeds); the label goes ``labelpad`` below.
+    - The y label: the tick labels the draw will show are the formatter's texts for the locator's ticks inside
+      the view interval (what ``Axis._update_ticks`` computes); the widest of them, measured as Agg measures a
+      ``Text`` (:func:`_text_width_px`), gives the left edge; the label goes ``labelpad`` left of it.
+
+    A label stays automatic when its tick labels are rotated or hidden or none is in view, or the scale is not
+    linear. ``rai_assets_tests/presentation/test_plot_placement.py`` compares every label and title with
+    matplotlib's own placement on the same figure."""
+    if not ax.get_visible():
         return
     figure: Any = ax.get_figure(root=True)  # Any: a Figure here (the stubs also allow None)
-    renderer = figure.canvas.get_renderer()
-    _, line_px, _ = renderer.get_text_width_height_descent("lp", tick.label1.get_fontproperties(), ismath=False)
-    pad_pt = float(cast(Any, tick).get_pad())  # the stubs say None; matplotlib returns the pad in points
-    below_in = (pad_pt + tick.get_tick_padding() + axis.labelpad) / 72 + line_px / figure.dpi
-    axis.set_label_coords(0.5, 0.0, transform=ax.transAxes + ScaledTranslation(0.0, -below_in,
+    xaxis: Any = ax.xaxis  # Any: majorTicks' Tick.get_pad is typed None in the stubs
+    yaxis: Any = ax.yaxis
+    x_tick, y_tick = xaxis.majorTicks[0].label1, yaxis.majorTicks[0].label1
+    if not xaxis.label.get_text():
+        xaxis.set_label_coords(0.5, 0.0)
+    elif x_tick.get_rotation() == 0.0 and x_tick.get_visible():
+        line_px = _line_height_px(x_tick.get_fontproperties().copy(), figure.dpi)
+        below_in = (_tick_pad_pt(xaxis) + xaxis.labelpad) / 72 + line_px / figure.dpi
+        xaxis.set_label_coords(0.5, 0.0, transform=ax.transAxes + ScaledTranslation(0.0, -below_in,
+                                                                                    figure.dpi_scale_trans))
+    if not yaxis.label.get_text():
+        yaxis.set_label_coords(0.0, 0.5)
+        return
+    if y_tick.get_rotation() != 0.0 or ax.get_yscale() != "linear":
+        return
+    locs = yaxis.get_majorticklocs()  # autoscales first, as the draw would
+    texts = yaxis.major.formatter.format_ticks(locs)
+    low, high = sorted(yaxis.get_view_interval())
+    slack = (high - low) * 1e-10  # matplotlib.transforms._interval_contains_close, as Axis._update_ticks
+    ticks = yaxis.get_major_ticks(len(locs))  # made as the draw makes them: fonts copied from the first
+    widths = [_text_width_px(text, tick.label1.get_fontproperties().copy(), figure.dpi)
+              for tick, loc, text in zip(ticks, locs, texts, strict=True)
+              if low - slack <= loc <= high + slack and text and tick.label1.get_visible()]
+    if not widths:
+        return
+    left_in = (_tick_pad_pt(yaxis) + yaxis.labelpad) / 72 + max(widths) / figure.dpi
+    yaxis.set_label_coords(0.0, 0.5, transform=ax.transAxes + ScaledTranslation(-left_in, 0.0,
                                                                                figure.dpi_scale_trans))
+
+
+@functools.lru_cache(maxsize=64)
+def _line_height_px(font: FontProperties, dpi: float) -> float:
+    """The height (pixels) matplotlib gives a line of digits in ``font`` at ``dpi``: that of ``"lp"``.
+    ``font`` must not change afterwards (pass a copy)."""
+    _, height, _ = RendererAgg(1, 1, dpi).get_text_width_height_descent("lp", font, ismath=False)
+    return float(height)
 
 
 def _png(fig: Figure) -> bytes:
@@ -267,7 +316,7 @@ def _png(fig: Figure) -> bytes:
     in_use: dict[int, tuple[tuple[str, int, int], _KeptFigure]] = _kept.__dict__.setdefault("in_use", {})
     key, kept = in_use.pop(id(fig))
     for ax in fig.axes:
-        _pin_xlabel(ax)
+        _pin_axis_labels(ax)
     fig.savefig(buffer, format="png", dpi=DPI)
     if not getattr(_kept, "fresh", False):
         _kept.__dict__.setdefault("figures", {})[key] = kept

@@ -1,5 +1,5 @@
 """Fixed text placement (issue 12, goal 3): the pictures give their titles a fixed height (``plots._TITLE_Y``)
-and pin their x-axis labels (``plots._pin_xlabel``) instead of letting matplotlib search the tick labels on
+and pin their axis labels (``plots._pin_axis_labels``) instead of letting matplotlib search the tick labels on
 every draw. The contract tested here: on the same drawn figure, the title and both axis labels sit where
 matplotlib's automatic placement puts them, within a pixel, for every input of every picture kind (5-digit and
 negative values, long names, empty inputs, grids of panels)."""
@@ -31,14 +31,23 @@ def _extents(fig: Figure) -> list[tuple[str, tuple[float, ...]]]:
     return out
 
 
+def _labelled_axes(fig: Figure) -> list[tuple[str, Any]]:
+    """(name, axis) of every visible axis of ``fig`` with a non-empty label."""
+    return [(f"axes {i} {axis.axis_name}label", axis) for i, ax in enumerate(fig.axes) if ax.get_visible()
+            for axis in (ax.xaxis, ax.yaxis) if axis.label.get_text()]
+
+
 def _automatic(fig: Figure) -> None:
-    """Give ``fig``'s titles and x labels back to matplotlib's automatic placement (as a new Axes has it)."""
+    """Give ``fig``'s titles and axis labels back to matplotlib's automatic placement (as a new Axes has it)."""
     for ax in fig.axes:
         axes: Any = ax  # the flags are private to matplotlib
         axes._autotitlepos = True
         axes.xaxis._autolabelpos = True
+        axes.yaxis._autolabelpos = True
         ax.xaxis.label.set_transform(transforms.blended_transform_factory(ax.transAxes,
                                                                           transforms.IdentityTransform()))
+        ax.yaxis.label.set_transform(transforms.blended_transform_factory(transforms.IdentityTransform(),
+                                                                          ax.transAxes))
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -60,6 +69,8 @@ def test_titles_and_axis_labels_sit_where_automatic_placement_puts_them(kind, mo
             render()
             fig = drawn[-1]
             fixed = _extents(fig)
+            automatic_before = [name for name, axis in _labelled_axes(fig) if axis._autolabelpos]
+            assert not automatic_before, f"{kind}: {automatic_before} left to automatic placement"
             _automatic(fig)
             fig.canvas.draw()
             automatic = _extents(fig)
@@ -73,7 +84,7 @@ def test_titles_and_axis_labels_sit_where_automatic_placement_puts_them(kind, mo
 
 def test_pinned_x_label_is_not_automatic():
     """The fixed placement is in effect (else the test above compares automatic with automatic): after a
-    render the x label's automatic placement and the title's are off."""
+    render the automatic placement of the axis labels and of the title is off."""
     drawn: list[Figure] = []
     original = plots._png
 
@@ -86,4 +97,5 @@ def test_pinned_x_label_is_not_automatic():
         plots.residual_histogram([5000.0, 5400.0, 4800.0], [5100.0, 5200.0, 5000.0], unit="kg/ha")
     ax: Any = drawn[0].axes[0]
     assert ax.xaxis._autolabelpos is False
+    assert ax.yaxis._autolabelpos is False
     assert ax._autotitlepos is False
