@@ -2,7 +2,7 @@
 
 Every function is pure: from the already-computed report dicts (``DriftAssessment.to_dict()``,
 ``BiasAudit.to_dict()``, ``ModelComparison.to_dict()``) or plain arrays to the bytes of one PNG of
-:data:`FIGSIZE_IN` inches at :data:`DPI` dots per inch (480 × 280 pixels; typically 15-40 kB), small
+:data:`FIGSIZE_IN` inches at :data:`DPI` dots per inch (480 × 280 pixels, RGB; typically 10-40 kB), small
 enough to inline in Dagster materialization metadata (:func:`markdown_image`).
 
 Figures are built with :class:`matplotlib.figure.Figure` directly, never through ``pyplot``: no global
@@ -28,6 +28,26 @@ Why it is safe: ``rai_assets_tests/presentation/test_plot_reuse.py`` draws varie
 ones, 1 to 4 panels, categorical and numeric panels, NaN intervals, undefined PSI, hatched groups, negative
 values) in several orders and in two threads at once and requires the PNG bytes of a newly built figure
 (:func:`fresh_figures`, for that comparison). The seven pictures: ≈440 → ≈330 ms wall, ≈380 → ≈305 ms CPU.
+
+Fixed text placement: on every draw matplotlib searched the tick labels twice more to place text, about a sixth
+of a picture. ``Axes._update_title_position`` lays out the y tick labels (``yaxis.get_tightbbox``) to lift the
+title above any top tick labels; the pictures have none, so the titles are given their height
+(:data:`_TITLE_Y`, ``set_title(y=...)``, matplotlib's usual pad above) and the search is skipped.
+``Axis._update_label_position`` (even for an empty label) makes the ticks again and lays out every tick label to
+put the axis label beyond the outermost; :func:`_pin_axis_labels` computes that place before the draw from what
+decides it (the x tick labels: one line of digits, so their height is a line's of their font; the y tick
+labels: the formatter's texts for the locator's ticks in view, measured as Agg measures them) and fixes it with
+``Axis.set_label_coords``; where it cannot be derived (rotated tick labels, other scales) the label stays
+automatic. The legends keep ``loc="best"``: its search is about 1 % of a picture, and a fixed corner could
+cover data. The PNG is encoded by Pillow directly (:func:`_encode_png`): RGB, since the white figure is opaque,
+at zlib level 3 (:data:`_PNG_COMPRESS_LEVEL`) instead of ``savefig``'s RGBA at level 6, half the encoding time.
+Every PNG has the pixels it had before (the 39 inputs of the reuse tests and the benchmark's seven compared
+pixel for pixel with the previous module); ``rai_assets_tests/presentation/test_plot_placement.py`` checks
+every title and axis label against matplotlib's automatic placement on the same figure (within a pixel) and
+every PNG against ``savefig``'s pixels. ``benchmarks/pictures.py``, medians of 4 alternating runs each, old →
+new, ms: PSI bars 20.6 → 15.6, distributions 60.8 → 48.4, season covariates 27.3 → 20.9, subgroup MAE
+26.6 → 21.0, predicted vs actual 33.5 → 26.0, residuals 27.8 → 20.6, MAE comparison 22.4 → 16.2; the seven
+219 → 169 ms (-23 %), 93.5 → 88.5 kB.
 
 Missing data (an empty subgroup, a NaN interval, no season-level covariate) is drawn as such — never an
 exception; only malformed input (arrays of different lengths) raises ``ValueError``.
