@@ -67,7 +67,8 @@ def _inputs() -> dict[str, Callable[[], bytes]]:
          "groups": [{"group": g, "n": 10, "mae": 500 + 50 * i, "mae_ci": [400, 700], "status": "ok"}
                     for i, g in enumerate(["ir64", "ciherang", "local"])]},
         {"subgroup": "area", "verdict": "pass",
-         "groups": [{"group": g, "n": 15, "mae": 600, "mae_ci": [400, 800], "status": "ok"} for g in ["small", "large"]]},
+         "groups": [{"group": g, "n": 15, "mae": 600, "mae_ci": [400, 800], "status": "ok"}
+                    for g in ["small", "large"]]},
     ]
     comparison = {"candidate": {"mae": 900}, "champion": {"mae": 950}, "naive": {"mae": 1200},
                   "cobb_douglas": {"mae": 1100}}

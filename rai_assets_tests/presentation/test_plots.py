@@ -24,7 +24,7 @@ WIDTH_PX, HEIGHT_PX = (round(x * plots.DPI) for x in plots.FIGSIZE_IN)
 
 
 def assert_png(png: bytes) -> np.ndarray:
-    """``png`` starts with the PNG signature and decodes to an RGBA image of the documented size."""
+    """``png`` starts with the PNG signature and decodes to an RGB(A) image of the documented size."""
     assert isinstance(png, bytes) and png.startswith(PNG_SIGNATURE)
     image = mpimg.imread(io.BytesIO(png), format="png")
     assert image.shape[:2] == (HEIGHT_PX, WIDTH_PX), image.shape
