@@ -346,17 +346,15 @@ _METRICS = {
 }
 
 
-def _group_means(actual: np.ndarray, predicted: np.ndarray, labels: pd.Series, order: Sequence[str]
+def _group_means(labels: np.ndarray, order: Sequence[str], columns: Mapping[str, np.ndarray]
                  ) -> dict[str, dict[str, float]]:
-    """Per group of ``order`` (MetricFrame's ``by_group`` index as strings): ``mean_signed_residual``
-    (``mean(pred - actual)``), ``mean_prediction`` and ``mean_actual``, target unit.
+    """Per group of ``order`` (MetricFrame's ``by_group`` index as strings), the mean of each of ``columns``
+    (arrays aligned with ``labels``, the rows' group labels as strings), keyed by the column's name.
 
     Raises:
         ValueError: a group in ``order`` has no row in ``labels`` (the two were not built from the same labels).
     """
-    frame = pd.DataFrame({"mean_signed_residual": predicted - actual, "mean_prediction": predicted,
-                          "mean_actual": actual, "group": labels.to_numpy(dtype=object).astype(str)})
-    means = frame.groupby("group", sort=False).mean()
+    means = pd.DataFrame({**columns, "group": labels}).groupby("group", sort=False).mean()
     missing = [g for g in order if g not in means.index]
     if missing:
         raise ValueError(f"groups {missing} of the MetricFrame have no rows among the audited labels")
@@ -425,8 +423,9 @@ def _audit_subgroup(
     by_group = frame.by_group
     label_array = labels.to_numpy(dtype=object).astype(str)
     order = [str(g) for g in by_group.index]
-    means = _group_means(actual, predicted, labels, order)
     signed = predicted - actual
+    means = _group_means(label_array, order, {"mean_signed_residual": signed, "mean_prediction": predicted,
+                                              "mean_actual": actual})
     abs_errors = np.abs(signed)
     boot_mae, boot_signed, boot_overall = _bootstrap_group_means(
         abs_errors, signed, label_array, np.zeros(actual.size, dtype=np.int64) if strata is None else strata,
