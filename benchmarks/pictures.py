@@ -5,10 +5,11 @@ Usage::
     python benchmarks/pictures.py [--rounds R] [--out PATH]
 
 The inputs have the shapes of one RiceFarms village-season (30 fields now, 3 reference seasons of 40 fields,
-four drift features of which one categorical, two bias subgroups, four evaluation roles) and are drawn from a
-fixed seed, so every run renders the same pictures. Each picture is rendered once to warm up (matplotlib's
-font cache, the kept figures of :mod:`rai_assets.presentation.plots`), then ``R`` rounds of all seven, in turn;
-the figure per picture is its median over the rounds, the headline the sum of those medians.
+four drift features of which one categorical — the picture tests' drift report, ``test_plots.drift_report`` —,
+two bias subgroups, four evaluation roles) and are drawn from fixed seeds, so every run renders the same
+pictures. Each picture is rendered once to warm up (matplotlib's font cache, the kept figures of
+:mod:`rai_assets.presentation.plots`), then ``R`` rounds of all seven, in turn; the figure per picture is its
+median over the rounds, the headline the sum of those medians.
 
 The JSON result records the matplotlib version, since the text renderer is most of a picture's cost:
 ``pyproject.toml`` keeps matplotlib below 3.11 because of it. To compare versions, run this script under each
@@ -31,35 +32,18 @@ if str(REPO_ROOT) not in sys.path:
 
 import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from report import write_result  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
 
-from rai_assets.domain.drift import DriftThresholds, assess_drift  # noqa: E402
 from rai_assets.presentation import plots  # noqa: E402
+from rai_assets_tests.presentation.test_plots import drift_report  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "pictures.json"
 
 
 def _inputs() -> dict[str, Callable[[], bytes]]:
     """The seven pictures of a partition run, each as a function returning its PNG bytes."""
-    rng = np.random.default_rng(7)
-    seasons = np.repeat(["s01", "s02", "s03"], 40)
-    reference = pd.DataFrame({
-        "season_id": seasons,
-        "area_ha": rng.lognormal(-0.5, 0.5, 120),
-        "urea_kg": rng.normal(200, 40, 120),
-        "rice_price": np.select([seasons == "s01", seasons == "s02"], [3000.0, 3200.0], 3100.0),
-        "variety": rng.choice(["ir64", "ciherang", "local"], 120),
-    })
-    current = pd.DataFrame({
-        "season_id": "s04",
-        "area_ha": rng.lognormal(-0.2, 0.5, 30),
-        "urea_kg": rng.normal(260, 40, 30),
-        "rice_price": 4500.0,
-        "variety": rng.choice(["ir64", "ciherang", "local"], 30, p=[0.7, 0.2, 0.1]),
-    })
-    drift = assess_drift(reference, current, numeric=["area_ha", "urea_kg", "rice_price"], categorical=["variety"],
-                         thresholds=DriftThresholds(), season_order=["s01", "s02", "s03", "s04"]).to_dict()
+    drift, reference, current = drift_report()  # the picture tests' drift report (seed 7, 120 + 30 fields)
+    rng = np.random.default_rng(1)
     actual = rng.normal(4000, 800, 30)
     predicted = actual + rng.normal(0, 500, 30)
     subgroups = [

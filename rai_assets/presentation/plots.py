@@ -266,11 +266,12 @@ def _grid_layout(fig: Figure, nrows: int, ncols: int, categories: Sequence[str])
 
 
 @functools.lru_cache(maxsize=4096)
-def _text_width_px(text: str, font: FontProperties, dpi: float) -> float:
-    """The width (pixels) of one line ``text`` in ``font`` at ``dpi``, as Agg measures it for a
-    :class:`~matplotlib.text.Text`'s bounding box. ``font`` must not change afterwards (pass a copy)."""
-    width, _, _ = RendererAgg(1, 1, dpi).get_text_width_height_descent(text, font, ismath=False)
-    return float(width)
+def _text_extent_px(text: str, font: FontProperties, dpi: float) -> tuple[float, float]:
+    """``(width, height)`` in pixels of one line ``text`` in ``font`` at ``dpi``, as Agg measures it for a
+    :class:`~matplotlib.text.Text`'s bounding box (the height of ``"lp"`` is the one matplotlib gives a line of
+    digits). ``font`` must not change afterwards (pass a copy)."""
+    width, height, _ = RendererAgg(1, 1, dpi).get_text_width_height_descent(text, font, ismath=False)
+    return float(width), float(height)
 
 
 def _tick_pad_pt(axis: Any) -> float:
@@ -290,7 +291,7 @@ def _pin_axis_labels(ax: Axes) -> None:
       that font (that of ``"lp"``, which no digit exceeds); the label goes ``labelpad`` below.
     - The y label: the tick labels the draw will show are the formatter's texts for the locator's ticks inside
       the view interval (what ``Axis._update_ticks`` computes); the widest of them, measured as Agg measures a
-      ``Text`` (:func:`_text_width_px`), gives the left edge; the label goes ``labelpad`` left of it.
+      ``Text`` (:func:`_text_extent_px`), gives the left edge; the label goes ``labelpad`` left of it.
 
     A label stays automatic when its tick labels are rotated or hidden or none is in view, or the scale is not
     linear. ``rai_assets_tests/presentation/test_plot_placement.py`` compares every label and title with
@@ -304,7 +305,7 @@ def _pin_axis_labels(ax: Axes) -> None:
     if not xaxis.label.get_text():
         xaxis.set_label_coords(0.5, 0.0)
     elif x_tick.get_rotation() == 0.0 and x_tick.get_visible():
-        line_px = _line_height_px(x_tick.get_fontproperties().copy(), figure.dpi)
+        _, line_px = _text_extent_px("lp", x_tick.get_fontproperties().copy(), figure.dpi)
         below_in = (_tick_pad_pt(xaxis) + xaxis.labelpad) / 72 + line_px / figure.dpi
         xaxis.set_label_coords(0.5, 0.0, transform=ax.transAxes + ScaledTranslation(0.0, -below_in,
                                                                                     figure.dpi_scale_trans))
@@ -318,7 +319,7 @@ def _pin_axis_labels(ax: Axes) -> None:
     low, high = sorted(yaxis.get_view_interval())
     slack = (high - low) * 1e-10  # matplotlib.transforms._interval_contains_close, as Axis._update_ticks
     ticks = yaxis.get_major_ticks(len(locs))  # made as the draw makes them: fonts copied from the first
-    widths = [_text_width_px(text, tick.label1.get_fontproperties().copy(), figure.dpi)
+    widths = [_text_extent_px(text, tick.label1.get_fontproperties().copy(), figure.dpi)[0]
               for tick, loc, text in zip(ticks, locs, texts, strict=True)
               if low - slack <= loc <= high + slack and text and tick.label1.get_visible()]
     if not widths:
@@ -326,14 +327,6 @@ def _pin_axis_labels(ax: Axes) -> None:
     left_in = (_tick_pad_pt(yaxis) + yaxis.labelpad) / 72 + max(widths) / figure.dpi
     yaxis.set_label_coords(0.0, 0.5, transform=ax.transAxes + ScaledTranslation(-left_in, 0.0,
                                                                                figure.dpi_scale_trans))
-
-
-@functools.lru_cache(maxsize=64)
-def _line_height_px(font: FontProperties, dpi: float) -> float:
-    """The height (pixels) matplotlib gives a line of digits in ``font`` at ``dpi``: that of ``"lp"``.
-    ``font`` must not change afterwards (pass a copy)."""
-    _, height, _ = RendererAgg(1, 1, dpi).get_text_width_height_descent("lp", font, ismath=False)
-    return float(height)
 
 
 def _encode_png(fig: Figure) -> bytes:
