@@ -109,6 +109,7 @@ bench: install-dev
 	$(BIN)/python benchmarks/landing_sensor.py
 	$(BIN)/python benchmarks/drift_sensor.py
 	$(BIN)/python benchmarks/partition_run.py
+	$(BIN)/python benchmarks/pictures.py
 	$(BIN)/python benchmarks/memory.py
 	$(BIN)/python benchmarks/partitions_scale.py
 
