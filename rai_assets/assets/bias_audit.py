@@ -31,7 +31,7 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.checks import BIAS_PASSED, bias_check, verdict_check
-from rai_assets.assets.common import TENANT_SEASON_ASSET, partition_context
+from rai_assets.assets.common import TENANT_SEASON_ASSET, on_materialization_only, partition_context
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame
 from rai_assets.assets.partitions import PartitionStep
@@ -220,4 +220,5 @@ def bias_audit(
     signer: SignerResource,
 ) -> MaterializeResult:
     """The asset: :func:`materialize_bias_audit` for the run's partition."""
-    return materialize_bias_audit(context, ledger, object_store, mlflow_registry, signer)
+    return on_materialization_only(
+        context, materialize_bias_audit(context, ledger, object_store, mlflow_registry, signer))

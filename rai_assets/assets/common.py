@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from dagster import Backoff, RetryPolicy, TableColumn, TableSchema
+from dagster import AssetExecutionContext, Backoff, MaterializeResult, RetryPolicy, TableColumn, TableSchema
 
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import get_tenant
@@ -84,6 +84,23 @@ def partition_context(context: PartitionStep, ledger: LedgerResource) -> Partiti
         registered = get_tenant(conn, tenant)
     return PartitionContext(tenant=tenant, season=season, run_id=context.run_id,
                             spec=spec_by_id(registered.model_spec))
+
+
+def on_materialization_only(context: AssetExecutionContext, result: MaterializeResult) -> MaterializeResult:
+    """``result`` as an asset's step returns it, its metadata given to the asset materialization alone.
+
+    Dagster copies the metadata of a returned ``MaterializeResult`` onto the step's output event as well as onto
+    the materialization, so every picture (an inline PNG, 15–40 kB of base64) and table of a report was stored
+    twice in the event log and sent twice to the run's page. ``context.add_asset_metadata`` (Dagster's public API
+    for metadata of the materialization) attaches it to the materialization only: the materialization shows the
+    same entries in the same order. Everything else of ``result`` (asset key, check results, data version, tags,
+    value) is kept.
+    """
+    if not result.metadata:
+        return result
+    context.add_asset_metadata(result.metadata)
+    return MaterializeResult(asset_key=result.asset_key, check_results=result.check_results,
+                             data_version=result.data_version, tags=result.tags, value=result.value)
 
 
 def markdown_table(headers: list[str], rows: list[list[object]]) -> str:

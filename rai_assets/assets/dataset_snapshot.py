@@ -25,7 +25,7 @@ from rai_assets.adapters.ledger import events as event_store
 from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import seasons_before
 from rai_assets.adapters.object_store import ObjectStoreResource, tenant_key
-from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, partition_context
+from rai_assets.assets.common import ASSET_GROUP, ASSET_OWNERS, on_materialization_only, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.partitions import (
     ONE_PARTITION_PER_RUN,
@@ -133,4 +133,4 @@ def dataset_snapshot(
     first season."""
     result = materialize_dataset_snapshot(context, ledger, object_store)
     if result is not None:
-        yield result
+        yield on_materialization_only(context, result)

@@ -15,7 +15,7 @@ from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.checks import DRIFT_NOT_ACTIONABLE, drift_check, verdict_check
-from rai_assets.assets.common import TENANT_SEASON_ASSET, markdown_table, partition_context
+from rai_assets.assets.common import TENANT_SEASON_ASSET, markdown_table, on_materialization_only, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_evaluation import model_evaluation
 from rai_assets.assets.model_io import model_predictions, season_frame, snapshot_frame, trained_on
@@ -155,7 +155,8 @@ def drift_report(
     signer: SignerResource,
 ) -> MaterializeResult:
     """The asset: :func:`materialize_drift_report` for the run's partition."""
-    return materialize_drift_report(context, ledger, object_store, mlflow_registry, signer)
+    return on_materialization_only(
+        context, materialize_drift_report(context, ledger, object_store, mlflow_registry, signer))
 
 
 def _drift_pictures(assessment: dict[str, Any], reference: Any, current: Any, psi_warning: float,

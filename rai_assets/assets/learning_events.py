@@ -21,6 +21,7 @@ from rai_assets.assets.common import (
     TENANT_SEASON_ASSET,
     column_schema,
     markdown_table,
+    on_materialization_only,
     spec_by_id,
 )
 from rai_assets.assets.ingest_pipeline import Upload, ingest_uploads
@@ -188,5 +189,5 @@ def learning_events(
     context: AssetExecutionContext, ledger: LedgerResource, object_store: ObjectStoreResource
 ) -> MaterializeResult:
     """The asset: :func:`materialize_learning_events` for the run's partition."""
-    return materialize_learning_events(context, ledger, object_store)
+    return on_materialization_only(context, materialize_learning_events(context, ledger, object_store))
 

@@ -13,7 +13,7 @@ from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
 from rai_assets.assets.checks import CANDIDATE_BEATS, evaluation_check, verdict_check
-from rai_assets.assets.common import TENANT_SEASON_ASSET, partition_context
+from rai_assets.assets.common import TENANT_SEASON_ASSET, on_materialization_only, partition_context
 from rai_assets.assets.learning_events import learning_events
 from rai_assets.assets.model_io import model_predictions, season_frame, trained_on, training_history
 from rai_assets.assets.partitions import PartitionStep
@@ -157,7 +157,8 @@ def model_evaluation(
     mlflow_registry: MlflowRegistryResource,
 ) -> MaterializeResult:
     """The asset: :func:`materialize_model_evaluation` for the run's partition."""
-    return materialize_model_evaluation(context, ledger, object_store, mlflow_registry)
+    return on_materialization_only(
+        context, materialize_model_evaluation(context, ledger, object_store, mlflow_registry))
 
 
 def _flat_metrics(comparison: dict[str, Any]) -> dict[str, float]:

@@ -47,6 +47,7 @@ from rai_assets.assets.common import (
     STEP_RETRY,
     TENANT_SEASON_ASSET,
     PartitionContext,
+    on_materialization_only,
     partition_context,
 )
 from rai_assets.assets.drift_report import drift_report
@@ -409,7 +410,8 @@ def model_promotion(
     object_store: ObjectStoreResource, signer: SignerResource,
 ) -> MaterializeResult:
     """The asset: :func:`materialize_model_promotion` for the run's partition."""
-    return materialize_model_promotion(context, ledger, mlflow_registry, object_store, signer)
+    return on_materialization_only(
+        context, materialize_model_promotion(context, ledger, mlflow_registry, object_store, signer))
 
 
 def _advance(part: PartitionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource,

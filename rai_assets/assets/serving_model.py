@@ -48,6 +48,7 @@ from rai_assets.assets.common import (
     STEP_RETRY,
     TENANT_SEASON_ASSET,
     PartitionContext,
+    on_materialization_only,
     partition_context,
 )
 from rai_assets.assets.partitions import PartitionStep
@@ -204,4 +205,5 @@ def serving_model(
     signer: SignerResource,
 ) -> MaterializeResult:
     """The asset: :func:`materialize_serving_model` for the run's partition."""
-    return materialize_serving_model(context, ledger, object_store, mlflow_registry, signer)
+    return on_materialization_only(
+        context, materialize_serving_model(context, ledger, object_store, mlflow_registry, signer))

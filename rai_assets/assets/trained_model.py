@@ -19,7 +19,7 @@ from rai_assets.adapters.ledger.resource import LedgerResource
 from rai_assets.adapters.ledger.tenants import seasons_before
 from rai_assets.adapters.object_store import ObjectStoreResource
 from rai_assets.adapters.registry import MlflowRegistryResource
-from rai_assets.assets.common import TENANT_SEASON_ASSET, PartitionContext, partition_context
+from rai_assets.assets.common import TENANT_SEASON_ASSET, PartitionContext, on_materialization_only, partition_context
 from rai_assets.assets.dataset_snapshot import dataset_snapshot
 from rai_assets.assets.model_io import snapshot_frame
 from rai_assets.assets.partitions import PartitionStep
@@ -99,7 +99,7 @@ def trained_model(
     mlflow_registry: MlflowRegistryResource,
 ) -> MaterializeResult:
     """The asset: :func:`materialize_trained_model` for the run's partition."""
-    return materialize_trained_model(context, ledger, object_store, mlflow_registry)
+    return on_materialization_only(context, materialize_trained_model(context, ledger, object_store, mlflow_registry))
 
 
 def _timed_fit(features: pd.DataFrame, target: np.ndarray, spec: ModelSpec, device: str

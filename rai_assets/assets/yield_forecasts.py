@@ -25,6 +25,7 @@ from rai_assets.assets.common import (
     PartitionContext,
     column_schema,
     markdown_table,
+    on_materialization_only,
     partition_context,
 )
 from rai_assets.assets.learning_events import learning_events
@@ -106,7 +107,7 @@ def yield_forecasts(
     context: AssetExecutionContext, ledger: LedgerResource, mlflow_registry: MlflowRegistryResource
 ) -> MaterializeResult:
     """The asset: :func:`materialize_yield_forecasts` for the run's partition."""
-    return materialize_yield_forecasts(context, ledger, mlflow_registry)
+    return on_materialization_only(context, materialize_yield_forecasts(context, ledger, mlflow_registry))
 
 
 def _canary_slice(part: PartitionContext, ledger: LedgerResource, registry: MlflowRegistryResource,

@@ -7,7 +7,7 @@ inputs, and drift reports and bias audits that verify against their signatures (
 
 from __future__ import annotations
 
-from dagster import DagsterInstance
+from dagster import DagsterEventType, DagsterInstance
 
 from rai_assets.adapters.ledger import models as model_store
 from rai_assets.adapters.ledger.resource import LedgerResource
@@ -70,6 +70,17 @@ def test_two_tenants_three_seasons_end_to_end_and_rerun(resources, suffix, tmp_p
         experiment = client.get_experiment_by_name(f"rai-assets/{tenant}")
         kinds = [r.data.tags.get("kind", "training") for r in client.search_runs([experiment.experiment_id])]
         assert kinds.count("evaluation") == 2 and kinds.count("training") == 2
+
+    # a report's metadata (its pictures: inline PNGs) is stored once, on the materialization: no step output
+    # event carries metadata (Dagster copies a returned MaterializeResult's metadata onto both)
+    pictured: set[str] = set()
+    for run in runs:
+        events = [entry.dagster_event for entry in instance.all_logs(run.run_id) if entry.dagster_event]
+        outputs = [e for e in events if e.event_type == DagsterEventType.STEP_OUTPUT]
+        assert outputs and all(not e.step_output_data.metadata for e in outputs), run.run_id
+        pictured |= {e.step_key for e in events if e.event_type == DagsterEventType.ASSET_MATERIALIZATION
+                     and any(k.startswith("plot_") for k in e.step_materialization_data.materialization.metadata)}
+    assert pictured == {"drift_report", "model_evaluation", "bias_audit"}
 
     # the forged batch (first tenant) and the malformed line (second tenant) are dead letters
     assert first[tenants[0]]["dead_letters"] == 2
