@@ -98,7 +98,7 @@ def on_materialization_only(context: AssetExecutionContext, result: MaterializeR
     """
     if not result.metadata:
         return result
-    context.add_asset_metadata(result.metadata)
+    context.add_asset_metadata(result.metadata, asset_key=result.asset_key)
     return MaterializeResult(asset_key=result.asset_key, check_results=result.check_results,
                              data_version=result.data_version, tags=result.tags, value=result.value)
 
