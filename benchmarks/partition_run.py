@@ -41,6 +41,7 @@ functions to ``PATH``. The issue's measurement before this work: 3.9 s median, 2
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import functools
 import inspect
@@ -116,6 +117,17 @@ def dagster_instance(kind: str, tmp: Path, postgres_url: str | None = None) -> D
     return DagsterInstance.from_config(str(home))
 
 
+@contextlib.contextmanager
+def embedded_postgres(tmp: Path) -> Iterator[str]:
+    """An embedded Postgres server under ``tmp`` for the duration; yields the ledger database's URL and stops the
+    server by its PID on the way out."""
+    url, _pid = start_embedded_postgres(tmp / "pg")
+    try:
+        yield url
+    finally:
+        print(f"embedded Postgres PID {stop_embedded_postgres(tmp / 'pg')} stopped")
+
+
 class StorageTimer:
     """Wall time and count of the Dagster storage calls a run makes, per method: every public method of an
     instance's event log and run storage is wrapped on that instance (the classes are untouched); a call made
@@ -189,28 +201,21 @@ def floor_runs(job: JobDefinition, kind: str, tenants: list[str], seasons: list[
     """Wall seconds of each run of :func:`noop_job` over every (tenant, season), season by season, on a fresh
     instance of ``kind``; the first two runs (imports, table creation) are dropped."""
     noop = noop_job(job)
-    with tempfile.TemporaryDirectory(prefix="rai-partition-floor-") as tmp_dir:
+    with tempfile.TemporaryDirectory(prefix="rai-partition-floor-") as tmp_dir, contextlib.ExitStack() as stack:
         tmp = Path(tmp_dir)
-        pid = None
-        try:
-            postgres_url = None
-            if kind == "postgres":
-                postgres_url, pid = start_embedded_postgres(tmp / "pg")
-            instance = dagster_instance(kind, tmp, postgres_url)
-            add_partitions(instance, tenants, seasons)
-            seconds = []
-            for season in seasons:
-                for tenant in tenants:
-                    started = time.perf_counter()
-                    result = noop.execute_in_process(
-                        instance=instance, partition_key=partition_key(tenant, season),
-                        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-                    seconds.append(time.perf_counter() - started)
-                    assert result.success, f"no-op run {tenant}/{season} failed"
-            instance.dispose()
-        finally:
-            if pid is not None:
-                print(f"embedded Postgres PID {stop_embedded_postgres(tmp / 'pg')} stopped")
+        postgres_url = stack.enter_context(embedded_postgres(tmp)) if kind == "postgres" else None
+        instance = dagster_instance(kind, tmp, postgres_url)
+        add_partitions(instance, tenants, seasons)
+        seconds = []
+        for season in seasons:
+            for tenant in tenants:
+                started = time.perf_counter()
+                result = noop.execute_in_process(
+                    instance=instance, partition_key=partition_key(tenant, season),
+                    run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+                seconds.append(time.perf_counter() - started)
+                assert result.success, f"no-op run {tenant}/{season} failed"
+        instance.dispose()
     return seconds[2:]
 
 
@@ -219,54 +224,49 @@ def partition_runs(kind: str, args: argparse.Namespace, fits: list[float], profi
     """Every partition run of the demo's job on a fresh deployment with a Dagster instance of ``kind``.
 
     Returns:
-        (one dict a run: ``wall_s``, ``fit_s``, ``excl_fit_s``, ``cpu_s`` in seconds and ``warm``), tenants,
-        seasons, and the job.
+        (one dict a run: ``wall_s``, ``fit_s``, ``excl_fit_s``, ``cpu_s``, ``storage_s`` in seconds, ``warm``
+        and ``storage``, as :meth:`StorageTimer.take` gives it), tenants, seasons, and the job.
     """
-    with tempfile.TemporaryDirectory(prefix="rai-partition-bench-") as tmp_dir:
+    with tempfile.TemporaryDirectory(prefix="rai-partition-bench-") as tmp_dir, \
+            embedded_postgres(Path(tmp_dir)) as url:
         tmp = Path(tmp_dir)
-        pid = None
-        try:
-            url, pid = start_embedded_postgres(tmp / "pg")
-            resources: dict[str, object] = {
-                "ledger": LedgerResource(owner_url=url),
-                "object_store": ObjectStoreResource(local_root=str(tmp / "objects")),
-                "mlflow_registry": MlflowRegistryResource(state_dir=str(tmp / "mlflow")),
-                "signer": SignerResource(state_dir=str(tmp)),
-            }
-            panel = load_panel()
-            panel = panel[panel["tenant"].isin(sorted(panel["tenant"].unique())[:args.tenants])
-                          & panel["season"].isin(sorted(panel["season"].unique())[:args.seasons])]
-            instance = dagster_instance(kind, tmp, url)
-            timer = StorageTimer(instance)
-            tenants, seasons, _ = land_and_register(resources["ledger"], resources["object_store"],  # type: ignore[arg-type]
-                                                    instance, panel, tmp / "keys", bad_uploads=False)
-            job = build_definitions(resources).resolve_job_def(TENANT_SEASON_JOB)
-            per_run: list[dict[str, Any]] = []
+        resources: dict[str, object] = {
+            "ledger": LedgerResource(owner_url=url),
+            "object_store": ObjectStoreResource(local_root=str(tmp / "objects")),
+            "mlflow_registry": MlflowRegistryResource(state_dir=str(tmp / "mlflow")),
+            "signer": SignerResource(state_dir=str(tmp)),
+        }
+        panel = load_panel()
+        panel = panel[panel["tenant"].isin(sorted(panel["tenant"].unique())[:args.tenants])
+                      & panel["season"].isin(sorted(panel["season"].unique())[:args.seasons])]
+        instance = dagster_instance(kind, tmp, url)
+        timer = StorageTimer(instance)
+        tenants, seasons, _ = land_and_register(resources["ledger"], resources["object_store"],  # type: ignore[arg-type]
+                                                instance, panel, tmp / "keys", bad_uploads=False)
+        job = build_definitions(resources).resolve_job_def(TENANT_SEASON_JOB)
+        per_run: list[dict[str, Any]] = []
 
-            def progress(_: str) -> None:
-                pass
+        def progress(_: str) -> None:
+            pass
 
-            warm = False  # after the first run that trained: imports and MLflow's store creation are paid
-            timer.take()
-            for season in seasons:
-                for tenant in tenants:
-                    if profiler and warm:
-                        profiler.enable()
-                    before = len(fits)
-                    cpu_started = time.process_time()
-                    (run,) = materialize_partitions(job, instance, [tenant], [season], progress)
-                    cpu_s = time.process_time() - cpu_started
-                    if profiler and warm:
-                        profiler.disable()
-                    assert run.success, f"{tenant}/{season} failed ({kind} instance)"
-                    fit_s = sum(fits[before:])
-                    per_run.append({"wall_s": run.seconds, "fit_s": fit_s, "excl_fit_s": run.seconds - fit_s,
-                                    "cpu_s": cpu_s, "warm": warm, **timer.take()})
-                    warm = warm or fit_s > 0
-            instance.dispose()
-        finally:
-            if pid is not None:
-                print(f"embedded Postgres PID {stop_embedded_postgres(tmp / 'pg')} stopped")
+        warm = False  # after the first run that trained: imports and MLflow's store creation are paid
+        timer.take()
+        for season in seasons:
+            for tenant in tenants:
+                if profiler and warm:
+                    profiler.enable()
+                before = len(fits)
+                cpu_started = time.process_time()
+                (run,) = materialize_partitions(job, instance, [tenant], [season], progress)
+                cpu_s = time.process_time() - cpu_started
+                if profiler and warm:
+                    profiler.disable()
+                assert run.success, f"{tenant}/{season} failed ({kind} instance)"
+                fit_s = sum(fits[before:])
+                per_run.append({"wall_s": run.seconds, "fit_s": fit_s, "excl_fit_s": run.seconds - fit_s,
+                                "cpu_s": cpu_s, "warm": warm, **timer.take()})
+                warm = warm or fit_s > 0
+        instance.dispose()
     return per_run, tenants, seasons, job
 
 

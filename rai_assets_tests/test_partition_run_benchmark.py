@@ -26,7 +26,7 @@ from rai_assets.assets.partitions import add_partitions, partition_key
 from rai_assets.definitions import TENANT_SEASON_JOB, build_definitions
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.append(str(REPO / "benchmarks"))
 import partition_run  # noqa: E402  (benchmarks/ is not a package)
 
 
