@@ -18,12 +18,8 @@ from dagster import AssetKey, DagsterInstance
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 
-from rai_assets.adapters.ledger.resource import LedgerResource
-from rai_assets.adapters.object_store import ObjectStoreResource
-from rai_assets.adapters.registry import MlflowRegistryResource
-from rai_assets.adapters.signer import SignerResource
 from rai_assets.assets.partitions import add_partitions, partition_key
-from rai_assets.definitions import TENANT_SEASON_JOB, build_definitions
+from rai_assets.definitions import TENANT_SEASON_JOB, defs
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.append(str(REPO / "benchmarks"))
@@ -31,15 +27,9 @@ import partition_run  # noqa: E402  (benchmarks/ is not a package)
 
 
 @pytest.fixture(scope="module")
-def demo_job(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    state = tmp_path_factory.mktemp("state")
-    resources: dict[str, object] = {
-        "ledger": LedgerResource(owner_url="postgresql://unused@localhost/unused"),
-        "object_store": ObjectStoreResource(local_root=str(state / "objects")),
-        "mlflow_registry": MlflowRegistryResource(state_dir=str(state)),
-        "signer": SignerResource(state_dir=str(state)),
-    }
-    return build_definitions(resources).resolve_job_def(TENANT_SEASON_JOB)
+def demo_job() -> Any:
+    """The demo's job from the code location's one ``Definitions``."""
+    return defs.resolve_job_def(TENANT_SEASON_JOB)
 
 
 def test_demo_instance_is_the_repository_dagster_yaml(tmp_path: Path) -> None:
