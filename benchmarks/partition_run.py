@@ -35,7 +35,7 @@ the medians. Each run's CPU time (``time.process_time`` of this process, fit inc
 another process) is reported too. ``--profile PATH`` runs cProfile over the warm runs and writes the top
 functions to ``PATH``. The issue's measurement before this work: 3.9 s median, 2.7 s of it in
 ``trained_model``. The last line printed is ``partition_run_median_s=<median of the demo instance's warm runs> s``
-(the in-memory instance's when only that kind is run).
+(the first kind given when ``demo`` is not among them).
 """
 
 from __future__ import annotations
